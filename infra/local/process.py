@@ -1,0 +1,117 @@
+"""Start, find and stop the processes we own, by PID file.
+
+A PID file alone is not proof: PIDs are reused. A process counts as ours only when
+its command line still contains the marker we started it with (the service's own
+config path under the state directory), so ``down`` never signals a stranger.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def pid_file(run_dir: Path, service: str) -> Path:
+    return run_dir / f"{service}.pid"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def running_pid(run_dir: Path, service: str, marker: str) -> int | None:
+    """The PID of our running ``service``, or None (a stale PID file is removed)."""
+    path = pid_file(run_dir, service)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if marker in _cmdline(pid) and not _is_zombie(pid):
+        return pid
+    path.unlink(missing_ok=True)
+    return None
+
+
+def spawn(
+    run_dir: Path,
+    service: str,
+    argv: Sequence[str],
+    log_file: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Start ``argv`` detached in its own session, output appended to ``log_file``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting {service}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,  # survives the CLI, and `down` can signal its group
+        )
+    pid_file(run_dir, service).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def stop(run_dir: Path, service: str, marker: str, timeout: float) -> bool:
+    """SIGTERM our process group, SIGKILL it after ``timeout``. True if one was running."""
+    pid = running_pid(run_dir, service, marker)
+    if pid is None:
+        return False
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if alive(pid):
+        _signal_group(pid, signal.SIGKILL)
+        while alive(pid):
+            time.sleep(0.1)
+    pid_file(run_dir, service).unlink(missing_ok=True)
+    return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # spawn() made the process its own group leader
+    except ProcessLookupError:
+        pass
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
