@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
 from .config import Settings, get_settings
 
 
-def create_app(settings: Settings, **overrides: object) -> faust.App:
+def create_app(settings: Settings, **overrides: Any) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",

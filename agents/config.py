@@ -7,9 +7,10 @@ fresh checkout runs with no configuration; production overrides them by env.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -21,7 +22,8 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(1, ge=1)
     topic_partitions: int = Field(8, ge=1)
 
-    cassandra_contact_points: tuple[str, ...] = ("127.0.0.1",)
+    # "host1,host2" or a JSON list
+    cassandra_contact_points: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1",)
     cassandra_port: int = 9042
     cassandra_local_dc: str = "datacenter1"
     cassandra_keyspace: str = "chargestream"
@@ -32,6 +34,18 @@ class Settings(BaseSettings):
     store: str = "memory://"
     web_port: int = 6066
     web_host: str = "127.0.0.1"
+
+    @field_validator("cassandra_contact_points", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return tuple(json.loads(text))
+            return tuple(h.strip() for h in text.split(",") if h.strip())
+        return value
 
 
 @lru_cache(maxsize=1)

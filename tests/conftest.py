@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from agents.config import Settings
 from infra.local import LocalSettings, up
 
 EXTERNAL_KAFKA = os.environ.get("CHARGESTREAM_KAFKA_BOOTSTRAP")
@@ -47,7 +48,8 @@ def kafka_bootstrap(local_settings: LocalSettings) -> str:
 @pytest.fixture(scope="session")
 def cassandra_contact(local_settings: LocalSettings) -> tuple[list[str], int]:
     if EXTERNAL_CASSANDRA:
-        return EXTERNAL_CASSANDRA.split(","), int(os.environ.get("CHARGESTREAM_CASSANDRA_PORT", "9042"))
+        settings = Settings()
+        return list(settings.cassandra_contact_points), settings.cassandra_port
     up(local_settings, ["cassandra"], report=False)
     return ["127.0.0.1"], local_settings.cassandra_port
 
@@ -80,8 +82,9 @@ def kafka_topics(kafka_bootstrap: str, unique_name: str) -> Iterator[Callable[..
 
     def create(suffix: str, partitions: int = 1, config: dict[str, str] | None = None) -> str:
         name = f"{unique_name}.{suffix}"
-        futures = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})],
-                                      operation_timeout=ADMIN_TIMEOUT_SECONDS)
+        futures = admin.create_topics(
+            [NewTopic(name, partitions, 1, config=config or {})], operation_timeout=ADMIN_TIMEOUT_SECONDS
+        )
         futures[name].result(timeout=ADMIN_TIMEOUT_SECONDS)
         created.append(name)
         return name
@@ -94,14 +97,22 @@ def kafka_topics(kafka_bootstrap: str, unique_name: str) -> Iterator[Callable[..
 
 @pytest.fixture(scope="session")
 def cassandra_session(cassandra_contact: tuple[list[str], int]) -> Iterator[Any]:
-    from cassandra.cluster import Cluster
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import DCAwareRoundRobinPolicy
 
     hosts, port = cassandra_contact
-    cluster = Cluster(hosts, port=port, connect_timeout=10, protocol_version=5,
-                      load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"))
+    # Schema changes (CREATE/DROP KEYSPACE) on a busy 2-core node can take seconds.
+    profile = ExecutionProfile(
+        load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"), request_timeout=30
+    )
+    cluster = Cluster(
+        hosts,
+        port=port,
+        connect_timeout=10,
+        protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
     session = cluster.connect()
-    session.default_timeout = 30
     yield session
     cluster.shutdown()
 
@@ -111,7 +122,8 @@ def keyspace(cassandra_session: Any, unique_name: str) -> Iterator[str]:
     """A fresh keyspace for this test, dropped afterwards."""
     cassandra_session.execute(
         f"CREATE KEYSPACE {unique_name} WITH replication = "
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )
     yield unique_name
     cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {unique_name}")
 

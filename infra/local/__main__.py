@@ -26,9 +26,15 @@ def main(argv: list[str] | None = None) -> int:
         ("status", "show each service: ready, starting, stopped, or foreign (port held by another process)"),
     ):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("services", nargs="*", choices=[[], *SERVICES], metavar="SERVICE",
-                       help=f"any of {', '.join(SERVICES)} (default: all)")
-    logs = sub.add_parser("logs", help="print the end of a service's log", description="print the end of a service's log")
+        p.add_argument(
+            "services",
+            nargs="*",
+            choices=[[], *SERVICES],
+            metavar="SERVICE",
+            help=f"any of {', '.join(SERVICES)} (default: all)",
+        )
+    text = "print the end of a service's log"
+    logs = sub.add_parser("logs", help=text, description=text)
     logs.add_argument("service", choices=list(SERVICES))
     logs.add_argument("-n", "--lines", type=int, default=50)
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")

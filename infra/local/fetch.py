@@ -7,6 +7,7 @@ Alertmanager come from Debian packages. Nothing fetched is ever placed in the re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -69,19 +70,25 @@ def binary(name: str) -> str:
     return path
 
 
-_apt_updated = False
-
-
 def ensure_debian_packages(packages: list[str]) -> None:
-    global _apt_updated
     if os.geteuid() != 0:
-        raise FetchError(f"missing Debian packages {packages}: run `sudo apt-get install -y {' '.join(packages)}`")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = [] if _apt_updated else [["apt-get", "update", "-qq"]]
-    steps.append(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages])
-    for argv in steps:
-        _run(argv, env=env, timeout=APT_TIMEOUT_SECONDS)
-    _apt_updated = True
+        names = " ".join(packages)
+        raise FetchError(f"missing Debian packages: run `sudo apt-get install -y {names}`, then retry")
+    _apt_update()
+    _run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        env=_APT_ENV,
+        timeout=APT_TIMEOUT_SECONDS,
+    )
+
+
+_APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+
+@functools.cache
+def _apt_update() -> None:
+    """Once per process: a fresh machine's package lists are empty or stale."""
+    _run(["apt-get", "update", "-qq"], env=_APT_ENV, timeout=APT_TIMEOUT_SECONDS)
 
 
 def jars(service: str, cache_dir: Path, jdk: Path) -> Path:
@@ -96,8 +103,16 @@ def jars(service: str, cache_dir: Path, jdk: Path) -> Path:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     _run(
-        [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-         "-DincludeScope=runtime", f"-DoutputDirectory={partial}"],
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={partial}",
+        ],
         env={**os.environ, "JAVA_HOME": str(jdk)},
         timeout=MAVEN_TIMEOUT_SECONDS,
     )

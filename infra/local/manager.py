@@ -36,7 +36,6 @@ def select(settings: LocalSettings, names: Iterable[str] = ()) -> list[Service]:
     return [SERVICES[n](settings) for n in chosen]
 
 
-
 def status(settings: LocalSettings, names: Iterable[str] = ()) -> list[Status]:
     out = []
     for svc in select(settings, names):
@@ -64,10 +63,13 @@ def up(settings: LocalSettings, names: Iterable[str] = (), report: bool = True) 
             if busy:
                 raise ServiceError(
                     f"{svc.name}: port(s) {busy} on 127.0.0.1 are held by a process that is not ours; "
-                    f"stop it, or choose other ports (CHARGESTREAM_LOCAL_*_PORT)")
+                    f"stop it, or choose other ports (CHARGESTREAM_LOCAL_*_PORT)"
+                )
             t0 = time.monotonic()
             argv = svc.prepare()
-            pid = spawn(runs, svc.name, argv, settings.log_file(svc.name), env=svc.env(), cwd=svc.home)
+            pid = spawn(
+                runs, svc.name, argv, log_file=settings.log_file(svc.name), env=svc.env(), cwd=svc.home
+            )
             started[svc.name] = (pid, t0)
         else:
             started[svc.name] = (pid, time.monotonic())
@@ -101,7 +103,8 @@ def _wait_ready(
             elif time.monotonic() > deadline:
                 raise ServiceError(
                     f"{svc.name} not ready after {settings.ready_timeout_seconds:.0f} s (pid {pid} still "
-                    f"running); read {log}:\n{_tail(log)}")
+                    f"running); read {log}:\n{_tail(log)}"
+                )
         if pending:
             time.sleep(0.5)
     return took

@@ -7,6 +7,7 @@ config path under the state directory), so ``down`` never signals a stranger.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -52,6 +53,7 @@ def spawn(
     run_dir: Path,
     service: str,
     argv: Sequence[str],
+    *,
     log_file: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
@@ -60,7 +62,8 @@ def spawn(
     run_dir.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting {service}\n".encode())
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        log.write(f"\n==== {stamp} starting {service}\n".encode())
         log.flush()
         proc = subprocess.Popen(
             list(argv),
@@ -103,10 +106,8 @@ def stop(run_dir: Path, service: str, marker: str, timeout: float) -> bool:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)  # spawn() made the process its own group leader
-    except ProcessLookupError:
-        pass
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:

@@ -24,22 +24,45 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # From Cassandra 5.0's conf/jvm17-server.options: module access that jamm, chronicle
 # and Cassandra's own internals need on Java 17.
 CASSANDRA_JVM17 = [
-    "-XX:+UseG1GC", "-XX:+ParallelRefProcEnabled", "-XX:MaxTenuringThreshold=1",
-    "-XX:G1RSetUpdatingPauseTimePercent=5", "-XX:MaxGCPauseMillis=300",
+    "-XX:+UseG1GC",
+    "-XX:+ParallelRefProcEnabled",
+    "-XX:MaxTenuringThreshold=1",
+    "-XX:G1RSetUpdatingPauseTimePercent=5",
+    "-XX:MaxGCPauseMillis=300",
     "-Djdk.attach.allowAttachSelf=true",
-    *[f"--add-exports={m}=ALL-UNNAMED" for m in (
-        "java.base/jdk.internal.misc", "java.management.rmi/com.sun.jmx.remote.internal.rmi",
-        "java.rmi/sun.rmi.registry", "java.rmi/sun.rmi.server", "java.sql/java.sql",
-        "java.base/java.lang.ref", "jdk.unsupported/sun.misc",
-        "jdk.compiler/com.sun.tools.javac.file", "jdk.attach/sun.tools.attach",
-    )],
-    *[f"--add-opens={m}=ALL-UNNAMED" for m in (
-        "java.base/java.lang.module", "java.base/jdk.internal.loader", "java.base/jdk.internal.ref",
-        "java.base/jdk.internal.reflect", "java.base/jdk.internal.math", "java.base/jdk.internal.module",
-        "java.base/jdk.internal.util.jar", "jdk.management/com.sun.management.internal",
-        "java.base/sun.nio.ch", "java.base/java.io", "java.base/java.lang.reflect",
-        "jdk.compiler/com.sun.tools.javac", "java.base/java.lang", "java.base/java.util",
-    )],
+    *[
+        f"--add-exports={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/jdk.internal.misc",
+            "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+            "java.rmi/sun.rmi.registry",
+            "java.rmi/sun.rmi.server",
+            "java.sql/java.sql",
+            "java.base/java.lang.ref",
+            "jdk.unsupported/sun.misc",
+            "jdk.compiler/com.sun.tools.javac.file",
+            "jdk.attach/sun.tools.attach",
+        )
+    ],
+    *[
+        f"--add-opens={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/java.lang.module",
+            "java.base/jdk.internal.loader",
+            "java.base/jdk.internal.ref",
+            "java.base/jdk.internal.reflect",
+            "java.base/jdk.internal.math",
+            "java.base/jdk.internal.module",
+            "java.base/jdk.internal.util.jar",
+            "jdk.management/com.sun.management.internal",
+            "java.base/sun.nio.ch",
+            "java.base/java.io",
+            "java.base/java.lang.reflect",
+            "jdk.compiler/com.sun.tools.javac",
+            "java.base/java.lang",
+            "java.base/java.util",
+        )
+    ],
     "-Dio.netty.tryReflectionSetAccessible=true",
     "-Dio.netty.allocator.useCacheForAllThreads=true",
     "-Dio.netty.allocator.maxOrder=11",
@@ -108,17 +131,41 @@ class Kafka(Service):
         jdk = fetch.java_home(s.java_home)
         classpath = str(fetch.jars("kafka", s.cache_dir, jdk) / "*")
         data_dir = self.home / "data"
-        render("kafka.properties", self.config_file, port=s.kafka_port,
-               controller_port=s.kafka_controller_port, data_dir=data_dir)
+        render(
+            "kafka.properties",
+            self.config_file,
+            port=s.kafka_port,
+            controller_port=s.kafka_controller_port,
+            data_dir=data_dir,
+        )
         log4j = render("log4j2.xml", self.home / "log4j2.xml")
-        java = [str(jdk / "bin" / "java"), f"-Xms{s.kafka_heap}", f"-Xmx{s.kafka_heap}",
-                "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError", "-Djava.net.preferIPv4Stack=true",
-                f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
+        java = [
+            str(jdk / "bin" / "java"),
+            f"-Xms{s.kafka_heap}",
+            f"-Xmx{s.kafka_heap}",
+            "-XX:+UseG1GC",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.net.preferIPv4Stack=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            classpath,
+        ]
         if not (data_dir / "meta.properties").exists():
             # KRaft storage is formatted once, with a cluster id kept for its lifetime.
-            fetch._run([*java, "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(),
-                        "-c", str(self.config_file), "--ignore-formatted"],
-                       env={}, timeout=120)
+            fetch._run(
+                [
+                    *java,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    _kafka_cluster_id(),
+                    "-c",
+                    str(self.config_file),
+                    "--ignore-formatted",
+                ],
+                env={},
+                timeout=120,
+            )
         return [*java, "kafka.Kafka", str(self.config_file)]
 
     def ready(self) -> bool:
@@ -126,8 +173,7 @@ class Kafka(Service):
             return False
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0,
-                             "socket.timeout.ms": 2000})
+        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0, "socket.timeout.ms": 2000})
         try:
             metadata = admin.list_topics(timeout=3)
         except Exception:  # KafkaException while the broker is still starting
@@ -164,22 +210,36 @@ class Cassandra(Service):
         jdk = fetch.java_home(s.java_home)
         lib = fetch.jars("cassandra", s.cache_dir, jdk)
         jamm = next(lib.glob("jamm-*.jar"))
-        render("cassandra.yaml", self.config_file, storage_port=s.cassandra_storage_port,
-               native_port=s.cassandra_port, data_dir=self.home / "data")
+        render(
+            "cassandra.yaml",
+            self.config_file,
+            storage_port=s.cassandra_storage_port,
+            native_port=s.cassandra_port,
+            data_dir=self.home / "data",
+        )
         logback = render("logback.xml", self.home / "conf" / "logback.xml")
         return [
-            str(jdk / "bin" / "java"), f"-Xms{s.cassandra_heap}", f"-Xmx{s.cassandra_heap}",
-            "-Xss256k", "-XX:+ExitOnOutOfMemoryError", *CASSANDRA_JVM17, f"-javaagent:{jamm}",
+            str(jdk / "bin" / "java"),
+            f"-Xms{s.cassandra_heap}",
+            f"-Xmx{s.cassandra_heap}",
+            "-Xss256k",
+            "-XX:+ExitOnOutOfMemoryError",
+            *CASSANDRA_JVM17,
+            f"-javaagent:{jamm}",
             "-Dcassandra-foreground=yes",
             f"-Dcassandra.config=file://{self.config_file}",
             f"-Dcassandra.storagedir={self.home / 'data'}",
             f"-Dcassandra.logdir={s.state_dir / 'logs'}",
             f"-Dlogback.configurationFile={logback}",
-            f"-Djna.tmpdir={self.home / 'tmp'}", f"-Dcassandra.triggers_dir={self.home / 'triggers'}",
-            "-Djava.net.preferIPv4Stack=true", "-Dchronicle.analytics.disable=true",
+            f"-Djna.tmpdir={self.home / 'tmp'}",
+            f"-Dcassandra.triggers_dir={self.home / 'triggers'}",
+            "-Djava.net.preferIPv4Stack=true",
+            "-Dchronicle.analytics.disable=true",
             # Single node: nothing to gossip with, no reason to wait for it.
-            "-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.superuser_setup_delay_ms=0",
-            "-cp", f"{self.home / 'conf'}:{lib}/*",
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.superuser_setup_delay_ms=0",
+            "-cp",
+            f"{self.home / 'conf'}:{lib}/*",
             "org.apache.cassandra.service.CassandraDaemon",
         ]
 
@@ -191,16 +251,23 @@ class Cassandra(Service):
     def ready(self) -> bool:
         if not port_open(self.settings.cassandra_port):
             return False
-        from cassandra.cluster import Cluster
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import DCAwareRoundRobinPolicy
 
         logging.getLogger("cassandra").setLevel(logging.CRITICAL)
-        cluster = Cluster(["127.0.0.1"], port=self.settings.cassandra_port, connect_timeout=3,
-                          load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"),
-                          protocol_version=5)
+        profile = ExecutionProfile(
+            load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"), request_timeout=5
+        )
+        cluster = Cluster(
+            ["127.0.0.1"],
+            port=self.settings.cassandra_port,
+            connect_timeout=3,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            protocol_version=5,
+        )
         try:
             session = cluster.connect()
-            row = session.execute("SELECT release_version FROM system.local", timeout=5).one()
+            row = session.execute("SELECT release_version FROM system.local").one()
             return row is not None
         except Exception:  # NoHostAvailable, OperationTimedOut, ...: still booting
             return False
@@ -245,11 +312,21 @@ class Prometheus(_HttpService):
         s = self.settings
         binary = fetch.binary("prometheus")
         s.prometheus_targets_dir.mkdir(parents=True, exist_ok=True)
-        render("prometheus.yml", self.config_file, scrape_interval=s.prometheus_scrape_interval,
-               alertmanager_port=s.alertmanager_port, targets_dir=s.prometheus_targets_dir)
-        return [binary, f"--config.file={self.config_file}",
-                f"--storage.tsdb.path={self.home / 'data'}", "--storage.tsdb.retention.time=7d",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"]
+        render(
+            "prometheus.yml",
+            self.config_file,
+            scrape_interval=s.prometheus_scrape_interval,
+            alertmanager_port=s.alertmanager_port,
+            targets_dir=s.prometheus_targets_dir,
+        )
+        return [
+            binary,
+            f"--config.file={self.config_file}",
+            f"--storage.tsdb.path={self.home / 'data'}",
+            "--storage.tsdb.retention.time=7d",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",
+        ]
 
 
 class Alertmanager(_HttpService):
@@ -258,11 +335,13 @@ class Alertmanager(_HttpService):
     def prepare(self) -> list[str]:
         binary = fetch.binary("prometheus-alertmanager")
         render("alertmanager.yml", self.config_file)
-        return [binary, f"--config.file={self.config_file}", f"--storage.path={self.home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address="]  # empty: no gossip, no extra port
+        return [
+            binary,
+            f"--config.file={self.config_file}",
+            f"--storage.path={self.home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+        ]  # empty: no gossip, no extra port
 
 
-SERVICES: dict[str, type[Service]] = {
-    cls.name: cls for cls in (Kafka, Cassandra, Prometheus, Alertmanager)
-}
+SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in (Kafka, Cassandra, Prometheus, Alertmanager)}

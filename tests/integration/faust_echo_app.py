@@ -7,7 +7,8 @@ them, reversed, to ECHO_OUT, proving that a Faust agent round-trips through the 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+
+import faust
 
 from agents.app import create_app
 from agents.config import Settings
@@ -18,7 +19,7 @@ sink = app.topic(os.environ["ECHO_OUT"], value_type=bytes, value_serializer="raw
 
 
 @app.agent(source)
-async def echo(stream: AsyncIterator[bytes]) -> None:
+async def echo(stream: faust.StreamT[bytes]) -> None:
     async for value in stream:
         await sink.send(value=value[::-1])
 

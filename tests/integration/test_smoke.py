@@ -27,10 +27,17 @@ REPO = Path(__file__).resolve().parents[2]
 def _consume_one(
     bootstrap: str, topic: str, group: str, timeout: float, guard: Callable[[], None] = lambda: None
 ) -> Any:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     try:
+
         def poll() -> Any:
             guard()
             msg = consumer.poll(1.0)
@@ -38,6 +45,7 @@ def _consume_one(
                 return None
             assert msg.error() is None, msg.error()
             return msg
+
         return wait_for(poll, timeout, f"a message on {topic}", interval=0)
     finally:
         consumer.close()
@@ -51,7 +59,9 @@ def _produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
     assert errors == [None]
 
 
-def test_kafka_produce_consume(kafka_bootstrap: str, kafka_topics: Callable[..., str], unique_name: str) -> None:
+def test_kafka_produce_consume(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str], unique_name: str
+) -> None:
     topic = kafka_topics("smoke", partitions=2)
     _produce(kafka_bootstrap, topic, b"CP-1", b'{"hello": "kafka"}')
     msg = _consume_one(kafka_bootstrap, topic, unique_name, timeout=30)
@@ -68,14 +78,25 @@ def test_faust_agent_round_trips_through_the_broker(
     kafka_bootstrap: str, kafka_topics: Callable[..., str], unique_name: str, tmp_path: Path
 ) -> None:
     source, sink = kafka_topics("echo.in"), kafka_topics("echo.out")
-    env = {**os.environ, "ECHO_APP_ID": unique_name, "ECHO_IN": source, "ECHO_OUT": sink,
-           "CHARGESTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap, "CHARGESTREAM_DATA_DIR": str(tmp_path),
-           "CHARGESTREAM_WEB_PORT": str(_free_port()), "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "ECHO_APP_ID": unique_name,
+        "ECHO_IN": source,
+        "ECHO_OUT": sink,
+        "CHARGESTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CHARGESTREAM_DATA_DIR": str(tmp_path),
+        "CHARGESTREAM_WEB_PORT": str(_free_port()),
+        "PYTHONPATH": str(REPO),
+    }
     log_path = tmp_path / "worker.log"
     log = log_path.open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.faust_echo_app", "worker", "--loglevel", "warn"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _produce(kafka_bootstrap, source, b"CP-1", b"olleh")
 
@@ -98,8 +119,11 @@ def test_faust_agent_round_trips_through_the_broker(
 def test_cassandra_write_read(cassandra_session: Any, keyspace: str) -> None:
     cassandra_session.execute(
         f"CREATE TABLE {keyspace}.readings (charger_id text, ts timestamp, power_w double, "
-        "PRIMARY KEY (charger_id, ts))")
-    insert = cassandra_session.prepare(f"INSERT INTO {keyspace}.readings (charger_id, ts, power_w) VALUES (?, ?, ?)")
+        "PRIMARY KEY (charger_id, ts))"
+    )
+    insert = cassandra_session.prepare(
+        f"INSERT INTO {keyspace}.readings (charger_id, ts, power_w) VALUES (?, ?, ?)"
+    )
     ts = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     cassandra_session.execute(insert, ("CP-1", ts, 7400.0))
     select = cassandra_session.prepare(f"SELECT ts, power_w FROM {keyspace}.readings WHERE charger_id = ?")
@@ -146,8 +170,11 @@ def test_alertmanager_lists_a_posted_alert(alertmanager_url: str, unique_name: s
         "endsAt": (now + timedelta(minutes=5)).isoformat(),
     }
     request = urllib.request.Request(
-        f"{alertmanager_url}/api/v2/alerts", data=json.dumps([alert]).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
+        f"{alertmanager_url}/api/v2/alerts",
+        data=json.dumps([alert]).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
     query = urllib.parse.urlencode({"filter": f'test="{unique_name}"'})
