@@ -51,10 +51,11 @@ def status(settings: LocalSettings, names: Iterable[str] = ()) -> list[Status]:
 
 
 def up(settings: LocalSettings, names: Iterable[str] = (), report: bool = True) -> dict[str, float]:
-    """Make the services ready; return the seconds each took to become ready."""
+    """Make the services ready; return the seconds each took from process start to ready."""
     services = select(settings, names)
     runs = settings.state_dir / "run"
     started: dict[str, tuple[int, float]] = {}
+    setup: dict[str, float] = {}  # fetching and configuring, before the process starts
     reused: set[str] = set()
     for svc in services:
         pid = running_pid(runs, svc.name, svc.marker)
@@ -67,6 +68,8 @@ def up(settings: LocalSettings, names: Iterable[str] = (), report: bool = True) 
                 )
             t0 = time.monotonic()
             argv = svc.prepare()
+            setup[svc.name] = time.monotonic() - t0
+            t0 = time.monotonic()
             pid = spawn(
                 runs, svc.name, argv, log_file=settings.log_file(svc.name), env=svc.env(), cwd=svc.home
             )
@@ -79,8 +82,11 @@ def up(settings: LocalSettings, names: Iterable[str] = (), report: bool = True) 
     if report:
         for svc in services:
             pid = started[svc.name][0]
-            how = "already running" if svc.name in reused else f"ready in {took[svc.name]:5.1f} s"
-            print(f"{svc.name:<13} {how:<17} pid {pid:<7} {svc.address}", flush=True)
+            if svc.name in reused:
+                how = "already running"
+            else:
+                how = f"ready in {took[svc.name]:5.1f} s (setup {setup[svc.name]:.1f} s)"
+            print(f"{svc.name:<13} {how:<34} pid {pid:<7} {svc.address}", flush=True)
     return took
 
 
