@@ -1,0 +1,1 @@
+"""Pure domain logic: state and functions, no faust, kafka or cassandra imports."""

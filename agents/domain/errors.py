@@ -1,0 +1,23 @@
+"""Why an input was rejected: a reason code (bounded, used as a metric label and a
+dead-letter header) and a human-readable detail. Errors are data, not exceptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    OVERSIZED = "oversized"
+    INVALID_JSON = "invalid_json"  # includes invalid UTF-8, NaN/Infinity literals, >64-bit ints
+    INVALID_ENVELOPE = "invalid_envelope"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNKNOWN_ACTION = "unknown_action"
+    SCHEMA_VIOLATION = "schema_violation"  # fails the official OCPP schema after quirk fixes
+    INVALID_TIMESTAMP = "invalid_timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: Reason
+    detail: str

@@ -1,0 +1,212 @@
+"""Per-EVSE power and energy from a set of readings, by event time.
+
+An EVSE's recent readings are kept by timestamp (a duplicate lands in the same slot,
+so re-processing is idempotent), and everything else is a pure function of that set:
+- power per reading, tagged with how it was derived: ``measured`` (Power.Active.Import),
+  ``energy_delta`` (register difference over time), or ``vi_estimate`` (V x I);
+- energy inside a time bucket: register deltas spread linearly over their interval and
+  clipped to the bucket, not an average of power samples. Resets (E2 < E1) re-baseline,
+  Transaction.Begin placeholder zeros are not readings, gaps longer than a limit are not
+  attributed. Power-only meters fall back to integrating held power.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from .meter import MeterReading
+
+MEASURED, ENERGY_DELTA, VI_ESTIMATE = "measured", "energy_delta", "vi_estimate"
+
+
+@dataclass(frozen=True, slots=True)
+class PowerRules:
+    min_delta_s: float = 10.0  # shorter register intervals give noise, not power
+    max_delta_s: float = 300.0  # longer: a gap, no power value (about 3 x a 60-100 s sample interval)
+    max_energy_gap_s: float = 900.0  # longer: the energy is real but not placed in time
+    hold_s: float = 120.0  # a power value counts as current this long (about 2 x sample interval)
+    max_power_w: float = 400_000.0  # no EVSE delivers more; caps glitches when rated power is unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """What power and energy need of one reading."""
+
+    ts_ms: int
+    energy_wh: float | None = None
+    power_w: float | None = None
+    vi_power_w: float | None = None
+    interval_wh: float | None = None
+    context: str = "Sample.Periodic"
+
+    @classmethod
+    def of(cls, r: MeterReading) -> Point:
+        v = r.values
+        return cls(
+            r.ts_ms,
+            v.get("energy_wh"),
+            v.get("power_w"),
+            r.vi_power_w,
+            v.get("energy_interval_wh"),
+            r.context,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Power:
+    ts_ms: int
+    power_w: float
+    derivation: str
+    quirk: str | None = None
+
+
+@dataclass(slots=True)
+class EvseSeries:
+    """Recent readings of one EVSE by timestamp. Mutable state owned by one agent."""
+
+    points: dict[int, Point] = field(default_factory=dict)
+
+    def add(self, point: Point) -> bool:
+        """Insert or replace the reading at its timestamp; True if anything changed."""
+        if self.points.get(point.ts_ms) == point:
+            return False
+        self.points[point.ts_ms] = point
+        return True
+
+    def prune(self, before_ms: int) -> None:
+        """Forget readings older than ``before_ms``, keeping one as the register baseline."""
+        old = sorted(t for t in self.points if t < before_ms)
+        for t in old[:-1]:
+            del self.points[t]
+
+    def ordered(self) -> list[Point]:
+        return [self.points[t] for t in sorted(self.points)]
+
+
+def registers(points: list[Point]) -> list[Point]:
+    """Points with a usable energy register, placeholder zeros removed."""
+    out: list[Point] = []
+    for p in points:
+        if p.energy_wh is None:
+            continue
+        if p.energy_wh == 0 and p.context == "Transaction.Begin" and out and out[-1].energy_wh:
+            continue  # "meterStart: 0" from a charger that does not know its register
+        out.append(p)
+    return out
+
+
+def power_series(points: list[Point], rules: PowerRules) -> list[Power]:
+    """Power at each reading that allows one, in time order."""
+    regs = registers(points)
+    reg_times = [p.ts_ms for p in regs]
+    out: list[Power] = []
+    for p in points:
+        delta = _delta_power(regs, reg_times, p, rules)
+        if p.power_w is not None:
+            out.append(_measured(p, delta))
+        elif delta is not None:
+            out.append(
+                Power(
+                    p.ts_ms,
+                    min(delta, rules.max_power_w),
+                    ENERGY_DELTA,
+                    "power_capped" if delta > rules.max_power_w else None,
+                )
+            )
+        elif p.vi_power_w is not None:
+            out.append(Power(p.ts_ms, p.vi_power_w, VI_ESTIMATE))
+    return out
+
+
+def _delta_power(regs: list[Point], times: list[int], p: Point, rules: PowerRules) -> float | None:
+    if p.energy_wh is None:
+        return None
+    i = bisect_left(times, p.ts_ms)
+    if i == 0 or i >= len(regs) or regs[i].ts_ms != p.ts_ms:
+        return None
+    prev = regs[i - 1]
+    dt = (p.ts_ms - prev.ts_ms) / 1000
+    de = p.energy_wh - (prev.energy_wh or 0.0)
+    if de < 0 or not rules.min_delta_s <= dt <= rules.max_delta_s:
+        return None  # meter reset or swap (re-baseline), or a gap
+    return de * 3600 / dt
+
+
+def _measured(p: Point, delta: float | None) -> Power:
+    assert p.power_w is not None
+    # A value in kW labelled W: the register says ~1000x more. Trust the register's scale.
+    if (
+        delta is not None
+        and delta > 1000
+        and 0 < p.power_w < 1000
+        and abs(p.power_w * 1000 - delta) <= 0.25 * delta
+    ):
+        return Power(p.ts_ms, p.power_w * 1000, MEASURED, "power_kw_as_w")
+    return Power(p.ts_ms, p.power_w, MEASURED)
+
+
+def bucket_energy(points: list[Point], start_ms: int, end_ms: int, rules: PowerRules) -> float:
+    """Energy (Wh) delivered inside [start_ms, end_ms)."""
+    regs = registers(points)
+    if len(regs) >= 2:
+        return _spread(_register_intervals(regs, rules), start_ms, end_ms)
+    intervals = _interval_measurand(points, rules)
+    if intervals:
+        return _spread(intervals, start_ms, end_ms)
+    return _integrate_power(power_series(points, rules), start_ms, end_ms, rules)
+
+
+def _register_intervals(regs: list[Point], rules: PowerRules) -> list[tuple[int, int, float]]:
+    out = []
+    for a, b in pairwise(regs):
+        dt_s = (b.ts_ms - a.ts_ms) / 1000
+        de = (b.energy_wh or 0.0) - (a.energy_wh or 0.0)
+        if de < 0 or dt_s > rules.max_energy_gap_s:
+            continue  # reset: re-baseline; long gap: not placed in time
+        out.append((a.ts_ms, b.ts_ms, min(de, rules.max_power_w * dt_s / 3600)))
+    return out
+
+
+def _interval_measurand(points: list[Point], rules: PowerRules) -> list[tuple[int, int, float]]:
+    """Energy.Active.Import.Interval is already a delta, over the time since the last reading."""
+    out = []
+    for a, b in pairwise(points):
+        if b.interval_wh is not None and (b.ts_ms - a.ts_ms) / 1000 <= rules.max_energy_gap_s:
+            out.append((a.ts_ms, b.ts_ms, b.interval_wh))
+    return out
+
+
+def _spread(intervals: list[tuple[int, int, float]], start_ms: int, end_ms: int) -> float:
+    total = 0.0
+    for t1, t2, wh in intervals:
+        if t2 <= t1:
+            continue
+        overlap = min(t2, end_ms) - max(t1, start_ms)
+        if overlap > 0:
+            total += wh * overlap / (t2 - t1)
+    return total
+
+
+def _integrate_power(series: list[Power], start_ms: int, end_ms: int, rules: PowerRules) -> float:
+    """Each value holds until the next one, at most ``hold_s``."""
+    total = 0.0
+    hold_ms = rules.hold_s * 1000
+    for i, p in enumerate(series):
+        until = p.ts_ms + hold_ms
+        if i + 1 < len(series):
+            until = min(until, series[i + 1].ts_ms)
+        overlap = min(until, end_ms) - max(p.ts_ms, start_ms)
+        if overlap > 0:
+            total += p.power_w * overlap / 3_600_000
+    return total
+
+
+def held_power(series: list[Power], at_ms: int, rules: PowerRules) -> float | None:
+    """The power value in force at ``at_ms``: the last one before it, if not stale."""
+    times = [p.ts_ms for p in series]
+    i = bisect_left(times, at_ms + 1) - 1
+    if i < 0 or at_ms - series[i].ts_ms > rules.hold_s * 1000:
+        return None
+    return series[i].power_w
