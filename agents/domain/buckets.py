@@ -1,0 +1,203 @@
+"""Site power in 1-minute event-time buckets, in two pure stages.
+
+Stage 1 (keyed by charger) turns an EVSE's readings into one ``Contribution`` per
+bucket the new reading touches: the EVSE's energy inside the bucket and its power
+values there. Stage 2 (keyed by site) keeps the latest contribution per EVSE per
+bucket (set, not add: a re-sent or re-processed contribution replaces itself, so a
+crash replay never double-counts) and turns them into ``SiteBucket`` revisions.
+
+Lateness is decided in stage 1, per input partition, against that partition's
+watermark (the largest ``received_at`` seen): deterministic for a replay of the same
+input, however many workers share it. A bucket accepts readings until the watermark
+passes its end plus the grace period; it is final once every input partition's
+watermark has (stage 2 is told those watermarks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .power import EvseSeries, PowerRules, bucket_energy, held_power, power_series
+
+BUCKET_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRules:
+    grace_ms: int = 120_000  # late readings within this still correct their bucket
+    power: PowerRules = field(default_factory=PowerRules)
+
+    @property
+    def horizon_ms(self) -> int:
+        """How far back readings must be kept: open buckets plus one register interval."""
+        return self.grace_ms + BUCKET_MS + int(self.power.max_energy_gap_s * 1000)
+
+
+def bucket_of(ts_ms: int) -> int:
+    return ts_ms - ts_ms % BUCKET_MS
+
+
+def is_open(bucket_start: int, watermark_ms: int, rules: BucketRules) -> bool:
+    return watermark_ms < bucket_start + BUCKET_MS + rules.grace_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One EVSE's share of one site bucket, as of input offset ``seq``."""
+
+    site_id: str
+    bucket_start: int
+    evse_key: str  # "<charger_id>/<evse_id>"
+    seq: int  # offset of the input message that produced it: replays carry the same or older
+    energy_wh: float
+    powers: tuple[tuple[int, float], ...]  # (ts_ms, W) inside the bucket, time-ordered
+    carried_power_w: float | None  # the value in force at the bucket's start
+    reported: bool  # the EVSE sent a reading inside the bucket
+
+
+def affected_buckets(series: EvseSeries, new_ts: list[int]) -> range:
+    """Buckets whose energy can change when readings at ``new_ts`` join the series:
+    from the bucket of the reading before the earliest to that of the one after the latest."""
+    times = sorted(series.points)
+    lo, hi = min(new_ts), max(new_ts)
+    i, j = times.index(lo), times.index(hi)
+    first = bucket_of(times[i - 1] if i > 0 else lo)
+    last = bucket_of(times[j + 1] if j + 1 < len(times) else hi)
+    return range(first, last + BUCKET_MS, BUCKET_MS)
+
+
+def contributions(
+    site_id: str,
+    evse_key: str,
+    series: EvseSeries,
+    *,
+    new_ts: list[int],
+    seq: int,
+    watermark_ms: int,
+    rules: BucketRules,
+) -> list[Contribution]:
+    """One contribution per still-open bucket that readings at ``new_ts`` affect."""
+    points = series.ordered()
+    times = [p.ts_ms for p in points]
+    powers = power_series(points, rules.power)
+    out = []
+    for start in affected_buckets(series, new_ts):
+        if not is_open(start, watermark_ms, rules):
+            continue
+        end = start + BUCKET_MS
+        out.append(
+            Contribution(
+                site_id,
+                start,
+                evse_key,
+                seq,
+                energy_wh=bucket_energy(points, start, end, rules.power),
+                powers=tuple((p.ts_ms, p.power_w) for p in powers if start <= p.ts_ms < end),
+                carried_power_w=held_power(powers, start - 1, rules.power),
+                reported=any(start <= t < end for t in times),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SiteBucket:
+    site_id: str
+    bucket_start: int
+    energy_wh: float
+    mean_power_w: float  # from energy: Wh x 60 for a one-minute bucket
+    peak_power_w: float  # the largest coincident sum of EVSE power values in the bucket
+    connectors_reporting: int
+    connectors_total: int | None
+    revision: int  # updates folded in so far; deterministic for the same input
+    final: bool
+    rolling_5m_mean_power_w: float
+    rolling_15m_mean_power_w: float
+    rolling_15m_energy_wh: float
+
+    @property
+    def coverage(self) -> float | None:
+        if not self.connectors_total:
+            return None
+        return min(1.0, self.connectors_reporting / self.connectors_total)
+
+
+@dataclass(slots=True)
+class SiteState:
+    """Stage 2's state for one site. Mutable, owned by the agent keyed by this site."""
+
+    open: dict[int, dict[str, Contribution]] = field(default_factory=dict)
+    revisions: dict[int, int] = field(default_factory=dict)
+    closed: dict[int, tuple[float, float]] = field(default_factory=dict)  # start -> (energy, peak)
+    final_up_to: int = 0  # buckets starting before this are final
+
+    def add(self, c: Contribution) -> bool:
+        """Fold a contribution in. False if it changes nothing: its bucket is final (late),
+        or it is not newer than what this EVSE already gave (a replay after a crash)."""
+        if c.bucket_start < self.final_up_to:
+            return False
+        bucket = self.open.setdefault(c.bucket_start, {})
+        held = bucket.get(c.evse_key)
+        if held is not None and held.seq >= c.seq:
+            return False
+        bucket[c.evse_key] = c
+        self.revisions[c.bucket_start] = self.revisions.get(c.bucket_start, 0) + 1
+        return True
+
+    def finalise(self, min_watermark_ms: int, rules: BucketRules) -> list[int]:
+        """Buckets every input partition has passed, oldest first; they stop accepting data."""
+        due = sorted(s for s in self.open if not is_open(s, min_watermark_ms, rules))
+        if due:
+            self.final_up_to = max(self.final_up_to, due[-1] + BUCKET_MS)
+        return due
+
+
+def site_bucket(
+    site_id: str, state: SiteState, start: int, connectors_total: int | None, *, final: bool
+) -> SiteBucket:
+    bucket = state.open.get(start, {})
+    energy = sum(c.energy_wh for c in bucket.values())
+    peak = _coincident_peak(bucket.values())
+    if final:
+        state.open.pop(start, None)
+        state.closed[start] = (energy, peak)
+        for old in [s for s in state.closed if s <= start - 15 * BUCKET_MS]:
+            del state.closed[old]
+    window = {s: e for s, (e, _) in state.closed.items()} | {start: energy}
+    e5 = sum(e for s, e in window.items() if start - 5 * BUCKET_MS < s <= start)
+    e15 = sum(e for s, e in window.items() if start - 15 * BUCKET_MS < s <= start)
+    return SiteBucket(
+        site_id=site_id,
+        bucket_start=start,
+        energy_wh=energy,
+        mean_power_w=energy * 3_600_000 / BUCKET_MS,
+        peak_power_w=peak,
+        connectors_reporting=sum(1 for c in bucket.values() if c.reported),
+        connectors_total=connectors_total,
+        revision=state.revisions.get(start, 0),
+        final=final,
+        rolling_5m_mean_power_w=e5 * 3_600_000 / (5 * BUCKET_MS),
+        rolling_15m_mean_power_w=e15 * 3_600_000 / (15 * BUCKET_MS),
+        rolling_15m_energy_wh=e15,
+    )
+
+
+def _coincident_peak(contribs: Iterable[Contribution]) -> float:
+    """Max over the bucket's reading times of the sum of each EVSE's value in force then."""
+    items = list(contribs)
+    times = sorted({t for c in items for t, _ in c.powers})
+    if not times:
+        return sum(c.carried_power_w or 0.0 for c in items)
+    peak = 0.0
+    for t in times:
+        total = 0.0
+        for c in items:
+            value = c.carried_power_w
+            for ts, w in c.powers:
+                if ts > t:
+                    break
+                value = w
+            total += value or 0.0
+        peak = max(peak, total)
+    return peak

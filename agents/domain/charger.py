@@ -1,0 +1,122 @@
+"""Stage 1 of site power: one charger's meter state, updated by one message at a time.
+
+``apply_meter_message`` is the whole per-message step: drop exact re-sends (same
+message id), resolve each reading's EVSE (2.0.1 TransactionEvents and 1.6
+StopTransaction may name only the transaction), fold on-time readings into the EVSE's
+series, and return what to write: sample rows for the history and contributions for
+the site buckets. Late readings (their bucket already closed) go to the history only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .buckets import BucketRules, Contribution, bucket_of, contributions, is_open
+from .meter import MeterReading
+from .power import EvseSeries, Point, Power, power_series
+
+UNRESOLVED_EVSE = -1  # a reading whose EVSE cannot be known: kept in history, not in site sums
+MAIN_METER = 0
+
+
+@dataclass(slots=True)
+class ChargerState:
+    evses: dict[int, EvseSeries] = field(default_factory=dict)
+    tx_evse: dict[str, int] = field(default_factory=dict)  # transaction id -> EVSE
+    messages: dict[str, int] = field(default_factory=dict)  # message id -> received_at_ms
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    """One normalised reading with the power derived for it: a row of the history."""
+
+    reading: MeterReading
+    evse_id: int
+    power: Power | None
+    late: bool
+
+
+@dataclass(slots=True)
+class MeterUpdate:
+    samples: list[SampleRow] = field(default_factory=list)
+    contributions: list[Contribution] = field(default_factory=list)
+    duplicate: bool = False
+    late: int = 0
+    unresolved: int = 0
+
+
+def apply_meter_message(
+    state: ChargerState,
+    readings: list[MeterReading],
+    *,
+    message_id: str | None,
+    received_at_ms: int,
+    site_id: str,
+    seq: int,
+    watermark_ms: int,
+    rules: BucketRules,
+) -> MeterUpdate:
+    update = MeterUpdate()
+    if message_id is not None:
+        if message_id in state.messages:
+            update.duplicate = True
+            return update
+        state.messages[message_id] = received_at_ms
+
+    new_ts: dict[int, list[int]] = {}
+    for r in readings:
+        evse = _resolve_evse(state, r)
+        if evse == UNRESOLVED_EVSE:
+            update.unresolved += 1
+        late = not is_open(bucket_of(r.ts_ms), watermark_ms, rules)
+        if late or evse == UNRESOLVED_EVSE:
+            update.late += int(late)
+            update.samples.append(SampleRow(r, evse, _power_alone(r, rules), late))
+            continue
+        series = state.evses.setdefault(evse, EvseSeries())
+        if series.add(Point.of(r)):
+            new_ts.setdefault(evse, []).append(r.ts_ms)
+        update.samples.append(SampleRow(r, evse, None, False))
+
+    powers: dict[int, dict[int, Power]] = {}
+    for evse, ts_list in new_ts.items():
+        series = state.evses[evse]
+        powers[evse] = {p.ts_ms: p for p in power_series(series.ordered(), rules.power)}
+        if evse != MAIN_METER:  # the main meter is never added to the EVSEs' sum
+            key = f"{readings[0].charger_id}/{evse}"
+            update.contributions += contributions(
+                site_id, key, series, new_ts=ts_list, seq=seq, watermark_ms=watermark_ms, rules=rules
+            )
+    update.samples = [
+        s
+        if s.late or s.evse_id == UNRESOLVED_EVSE
+        else SampleRow(s.reading, s.evse_id, powers.get(s.evse_id, {}).get(s.reading.ts_ms), False)
+        for s in update.samples
+    ]
+    _prune(state, watermark_ms, rules)
+    return update
+
+
+def _resolve_evse(state: ChargerState, r: MeterReading) -> int:
+    if r.evse_id is not None:
+        if r.transaction_id is not None:
+            state.tx_evse[r.transaction_id] = r.evse_id
+        return r.evse_id
+    if r.transaction_id is not None and r.transaction_id in state.tx_evse:
+        if r.context == "Transaction.End":  # the last reading of the transaction
+            return state.tx_evse.pop(r.transaction_id)
+        return state.tx_evse[r.transaction_id]
+    return UNRESOLVED_EVSE
+
+
+def _power_alone(r: MeterReading, rules: BucketRules) -> Power | None:
+    found = power_series([Point.of(r)], rules.power)
+    return found[0] if found else None
+
+
+def _prune(state: ChargerState, watermark_ms: int, rules: BucketRules) -> None:
+    horizon = watermark_ms - rules.horizon_ms
+    for series in state.evses.values():
+        series.prune(horizon)
+    for mid in [m for m, t in state.messages.items() if t < horizon]:
+        del state.messages[mid]
