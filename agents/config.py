@@ -28,6 +28,30 @@ class Settings(BaseSettings):
     cassandra_local_dc: str = "datacenter1"
     cassandra_keyspace: str = "chargestream"
     cassandra_timeout_seconds: float = Field(10.0, gt=0)
+    # CQL replication map for a keyspace `migrate` creates; production: NetworkTopologyStrategy
+    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+
+    # Topics (see schemas/README.md). Input topics carry envelopes keyed by charger id and
+    # must all have topic_partitions partitions (the worker keeps per-charger state).
+    meter_topics: Annotated[tuple[str, ...], NoDecode] = (
+        "ocpp.MeterValues",
+        "ocpp.StartTransaction",
+        "ocpp.StopTransaction",
+        "ocpp.TransactionEvent",
+    )
+    site_contributions_topic: str = "chargestream.site.contributions.v1"  # internal repartition
+    site_power_topic: str = "chargestream.site.power.v1"
+    registry_topic: str = "chargestream.chargers.v1"
+    dead_letter_suffix: str = ".dlq"
+    max_message_bytes: int = Field(256 * 1024, gt=0)
+
+    # Event-time rules
+    grace_seconds: float = Field(120.0, ge=0)  # late readings within this correct their bucket
+    watermark_interval_seconds: float = Field(1.0, gt=0)  # how often stage 1 reports progress
+    idle_partition_seconds: float = Field(10.0, gt=0)  # a partition this quiet advances on the clock
+
+    cassandra_max_in_flight: int = Field(256, ge=1)
+    cassandra_retries: int = Field(5, ge=0)
 
     # Worker data directory (Faust's tables and offsets); relative to the cwd.
     data_dir: str = "var/worker"
@@ -35,9 +59,9 @@ class Settings(BaseSettings):
     web_port: int = 6066
     web_host: str = "127.0.0.1"
 
-    @field_validator("cassandra_contact_points", mode="before")
+    @field_validator("cassandra_contact_points", "meter_topics", mode="before")
     @classmethod
-    def _split_hosts(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):

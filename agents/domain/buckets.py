@@ -15,6 +15,7 @@ watermark has (stage 2 is told those watermarks).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -44,12 +45,12 @@ def is_open(bucket_start: int, watermark_ms: int, rules: BucketRules) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Contribution:
-    """One EVSE's share of one site bucket, as of input offset ``seq``."""
+    """One EVSE's share of one site bucket, computed from ``readings`` of its readings."""
 
     site_id: str
     bucket_start: int
     evse_key: str  # "<charger_id>/<evse_id>"
-    seq: int  # offset of the input message that produced it: replays carry the same or older
+    readings: int  # readings it was computed from (in the bucket and its neighbours): grows with data
     energy_wh: float
     powers: tuple[tuple[int, float], ...]  # (ts_ms, W) inside the bucket, time-ordered
     carried_power_w: float | None  # the value in force at the bucket's start
@@ -73,7 +74,6 @@ def contributions(
     series: EvseSeries,
     *,
     new_ts: list[int],
-    seq: int,
     watermark_ms: int,
     rules: BucketRules,
 ) -> list[Contribution]:
@@ -91,7 +91,7 @@ def contributions(
                 site_id,
                 start,
                 evse_key,
-                seq,
+                _readings_used(times, start, end),
                 energy_wh=bucket_energy(points, start, end, rules.power),
                 powers=tuple((p.ts_ms, p.power_w) for p in powers if start <= p.ts_ms < end),
                 carried_power_w=held_power(powers, start - 1, rules.power),
@@ -101,6 +101,12 @@ def contributions(
     return out
 
 
+def _readings_used(times: list[int], start: int, end: int) -> int:
+    """Readings inside [start, end) plus the neighbour on each side that bounds its energy."""
+    lo, hi = bisect_left(times, start), bisect_left(times, end)
+    return hi - lo + (lo > 0) + (hi < len(times))
+
+
 @dataclass(frozen=True, slots=True)
 class SiteBucket:
     site_id: str
@@ -108,9 +114,10 @@ class SiteBucket:
     energy_wh: float
     mean_power_w: float  # from energy: Wh x 60 for a one-minute bucket
     peak_power_w: float  # the largest coincident sum of EVSE power values in the bucket
+    current_power_w: float  # the sum of each EVSE's latest value in the bucket
     connectors_reporting: int
     connectors_total: int | None
-    revision: int  # updates folded in so far; deterministic for the same input
+    revision: int  # readings behind the bucket: grows with corrections, same for the same input
     final: bool
     rolling_5m_mean_power_w: float
     rolling_15m_mean_power_w: float
@@ -134,15 +141,15 @@ class SiteState:
 
     def add(self, c: Contribution) -> bool:
         """Fold a contribution in. False if it changes nothing: its bucket is final (late),
-        or it is not newer than what this EVSE already gave (a replay after a crash)."""
+        it repeats what this EVSE gave, or it is older (fewer readings: a replay after a crash)."""
         if c.bucket_start < self.final_up_to:
             return False
         bucket = self.open.setdefault(c.bucket_start, {})
         held = bucket.get(c.evse_key)
-        if held is not None and held.seq >= c.seq:
+        if held is not None and (held == c or held.readings > c.readings):
             return False
         bucket[c.evse_key] = c
-        self.revisions[c.bucket_start] = self.revisions.get(c.bucket_start, 0) + 1
+        self.revisions[c.bucket_start] = sum(x.readings for x in bucket.values())
         return True
 
     def finalise(self, min_watermark_ms: int, rules: BucketRules) -> list[int]:
@@ -173,6 +180,9 @@ def site_bucket(
         energy_wh=energy,
         mean_power_w=energy * 3_600_000 / BUCKET_MS,
         peak_power_w=peak,
+        current_power_w=sum(
+            (c.powers[-1][1] if c.powers else c.carried_power_w or 0.0) for c in bucket.values()
+        ),
         connectors_reporting=sum(1 for c in bucket.values() if c.reported),
         connectors_total=connectors_total,
         revision=state.revisions.get(start, 0),

@@ -52,7 +52,6 @@ def apply_meter_message(
     message_id: str | None,
     received_at_ms: int,
     site_id: str,
-    seq: int,
     watermark_ms: int,
     rules: BucketRules,
 ) -> MeterUpdate:
@@ -85,7 +84,7 @@ def apply_meter_message(
         if evse != MAIN_METER:  # the main meter is never added to the EVSEs' sum
             key = f"{readings[0].charger_id}/{evse}"
             update.contributions += contributions(
-                site_id, key, series, new_ts=ts_list, seq=seq, watermark_ms=watermark_ms, rules=rules
+                site_id, key, series, new_ts=ts_list, watermark_ms=watermark_ms, rules=rules
             )
     update.samples = [
         s

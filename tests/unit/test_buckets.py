@@ -34,7 +34,7 @@ def feed(
     watermark: int | None = None,
     site_id: str = "S",
 ) -> None:
-    for seq, rs in enumerate(msgs):
+    for rs in msgs:
         wm = watermark if watermark is not None else max(r.received_at_ms for r in rs)
         up = apply_meter_message(
             state,
@@ -42,7 +42,6 @@ def feed(
             message_id=None,
             received_at_ms=wm,
             site_id=site_id,
-            seq=seq,
             watermark_ms=wm,
             rules=RULES,
         )
@@ -99,7 +98,6 @@ def test_duplicate_message_id_is_counted_once() -> None:
             message_id="m1",
             received_at_ms=T0,
             site_id="S",
-            seq=1,
             watermark_ms=T0,
             rules=RULES,
         )
@@ -117,7 +115,6 @@ def test_late_reading_goes_to_history_not_to_closed_buckets() -> None:
         message_id=None,
         received_at_ms=watermark,
         site_id="S",
-        seq=1,
         watermark_ms=watermark,
         rules=RULES,
     )
@@ -134,7 +131,9 @@ def test_finalise_closes_buckets_and_rejects_later_contributions() -> None:
     final = site_bucket("S", site, T0, None, final=True)
     assert final.final and final.energy_wh == pytest.approx(120)
     assert T0 not in site.open
-    late = Contribution("S", T0, "C/1", seq=99, energy_wh=1.0, powers=(), carried_power_w=None, reported=True)
+    late = Contribution(
+        "S", T0, "C/1", readings=99, energy_wh=1.0, powers=(), carried_power_w=None, reported=True
+    )
     assert not site.add(late)
 
 

@@ -1,0 +1,135 @@
+"""The charger registry: site, connector count and heartbeat interval per charger.
+
+Fed from a compacted topic (chargestream.chargers.v1, keyed by charger id, value a JSON
+``{"site_id", "connectors", "heartbeat_interval_s"?, "rated_power_w"?}``, null to delete).
+Every worker reads the whole topic into memory with its own consumer (no group), so a
+lookup never depends on partition assignment.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+UNASSIGNED_SITE = "unassigned"  # chargers with no site anywhere: processed and counted here
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerInfo:
+    site_id: str
+    connectors: int | None = None
+    heartbeat_interval_s: float | None = None
+    rated_power_w: float | None = None
+
+
+def parse_entry(raw: bytes) -> ChargerInfo | None:
+    try:
+        d = orjson.loads(raw)
+        return ChargerInfo(
+            str(d["site_id"]),
+            _opt(d.get("connectors"), int),
+            _opt(d.get("heartbeat_interval_s"), float),
+            _opt(d.get("rated_power_w"), float),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _opt(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
+
+
+class ChargerRegistry:
+    """Thread-safe lookups; updated by ``put``/``delete`` (the Kafka reader or a test)."""
+
+    def __init__(self) -> None:
+        self._chargers: dict[str, ChargerInfo] = {}
+        self._site_totals: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.invalid_entries = 0
+
+    def get(self, charger_id: str) -> ChargerInfo | None:
+        return self._chargers.get(charger_id)
+
+    def connectors_total(self, site_id: str) -> int | None:
+        return self._site_totals.get(site_id)
+
+    def put(self, charger_id: str, info: ChargerInfo) -> None:
+        with self._lock:
+            self._chargers[charger_id] = info
+            self._recount()
+
+    def delete(self, charger_id: str) -> None:
+        with self._lock:
+            self._chargers.pop(charger_id, None)
+            self._recount()
+
+    def _recount(self) -> None:
+        totals: dict[str, int] = {}
+        for info in self._chargers.values():
+            totals[info.site_id] = totals.get(info.site_id, 0) + (info.connectors or 0)
+        self._site_totals = totals
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        if not key:
+            self.invalid_entries += 1
+            return
+        charger_id = key.decode(errors="replace")
+        if value is None:
+            self.delete(charger_id)
+            return
+        info = parse_entry(value)
+        if info is None:
+            self.invalid_entries += 1
+            log.warning("registry entry for %s is invalid; ignored", charger_id)
+            return
+        self.put(charger_id, info)
+
+
+class RegistryReader(threading.Thread):
+    """Reads the registry topic from the beginning and keeps following it."""
+
+    def __init__(self, registry: ChargerRegistry, bootstrap: str, topic: str, timeout_s: float) -> None:
+        super().__init__(name="registry-reader", daemon=True)
+        self.registry, self.topic, self.timeout_s = registry, topic, timeout_s
+        self.bootstrap = bootstrap
+        self.caught_up = threading.Event()
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": "chargestream-registry-unused",
+                "enable.auto.commit": False,
+                "socket.timeout.ms": int(self.timeout_s * 1000),
+            }
+        )
+        try:
+            meta = consumer.list_topics(self.topic, timeout=self.timeout_s).topics[self.topic]
+            parts = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions]
+            ends = {p.partition: consumer.get_watermark_offsets(p, timeout=self.timeout_s)[1] for p in parts}
+            consumer.assign(parts)
+            position = {p: 0 for p in ends}
+            while not self._stop.is_set():
+                if not self.caught_up.is_set() and all(position[p] >= ends[p] for p in ends):
+                    self.caught_up.set()
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error():
+                    continue
+                self.registry.apply(msg.key(), msg.value())
+                position[msg.partition() or 0] = (msg.offset() or 0) + 1
+        except Exception:
+            log.exception("registry reader stopped; lookups keep the last known entries")
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,1 @@
+"""Where results go: one small interface per external system, with an in-memory twin."""

@@ -1,0 +1,206 @@
+"""The time-series store: EVSE sample history and site power buckets.
+
+``TimeSeriesStore`` is the interface the agents use; ``CassandraStore`` is the real one
+and ``MemoryStore`` its in-memory twin (tests of the agents' logic, benchmarks that
+isolate the worker from Cassandra). Rows are keyed so that writing the same input
+twice leaves the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from agents.domain.buckets import SiteBucket
+from agents.domain.charger import SampleRow
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = (
+    "power_measured_w:power_w",
+    "power_export_w",
+    "power_offered_w",
+    "energy_wh",
+    "energy_export_wh",
+    "energy_interval_wh",
+    "current_a",
+    "current_offered_a",
+    "voltage_v",
+    "power_factor",
+    "soc_percent",
+)
+
+
+class StoreError(RuntimeError):
+    """A write failed after its retries; the message names the table and the cause."""
+
+
+class TimeSeriesStore(Protocol):
+    async def write_samples(self, rows: Iterable[SampleRow]) -> None: ...
+    async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None: ...
+    async def close(self) -> None: ...
+
+
+def _day(ts_ms: int) -> date:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).date()
+
+
+def _ts(ts_ms: int) -> datetime:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC)
+
+
+def sample_values(row: SampleRow) -> tuple[Any, ...]:
+    """The evse_samples row for a reading, in SAMPLE_INSERT's column order."""
+    r = row.reading
+    measured = [r.values.get(c.split(":")[-1]) for c in SAMPLE_COLUMNS]
+    power = row.power
+    return (
+        r.charger_id,
+        row.evse_id,
+        _day(r.ts_ms),
+        _ts(r.ts_ms),
+        _ts(r.received_at_ms),
+        r.connector_id,
+        r.transaction_id,
+        r.context,
+        power.power_w if power else None,
+        power.derivation if power else None,
+        *measured,
+        r.vi_power_w,
+        r.inlet.get("power_w"),
+        r.inlet.get("energy_wh"),
+        row.late,
+        set(r.quirks) or None,
+    )
+
+
+def bucket_values(b: SiteBucket) -> tuple[Any, ...]:
+    """The site_power_1m row, in BUCKET_INSERT's column order (then the write timestamp)."""
+    return (
+        b.site_id,
+        _day(b.bucket_start),
+        _ts(b.bucket_start),
+        b.energy_wh,
+        b.mean_power_w,
+        b.peak_power_w,
+        b.current_power_w,
+        b.connectors_reporting,
+        b.connectors_total,
+        b.coverage,
+        b.rolling_5m_mean_power_w,
+        b.rolling_15m_mean_power_w,
+        b.rolling_15m_energy_wh,
+        b.revision,
+        b.final,
+        # Write timestamp: later revisions win whatever order writes land in; final beats all.
+        b.revision * 2 + int(b.final),
+    )
+
+
+@dataclass
+class MemoryStore:
+    """Rows by primary key, as Cassandra would hold them after upserts."""
+
+    samples: dict[tuple[Any, ...], tuple[Any, ...]]
+    buckets: dict[tuple[Any, ...], tuple[Any, ...]]
+
+    def __init__(self) -> None:
+        self.samples, self.buckets = {}, {}
+
+    async def write_samples(self, rows: Iterable[SampleRow]) -> None:
+        for row in rows:
+            v = sample_values(row)
+            self.samples[(v[0], v[1], v[2], v[3])] = v
+
+    async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None:
+        for b in buckets:
+            v = bucket_values(b)
+            key = (v[0], v[1], v[2])
+            if key not in self.buckets or self.buckets[key][-1] <= v[-1]:  # USING TIMESTAMP semantics
+                self.buckets[key] = v
+
+    async def close(self) -> None:
+        return None
+
+
+SAMPLE_INSERT = (
+    "INSERT INTO {ks}.evse_samples (charger_id, evse_id, day, ts, received_at, connector_id, transaction_id, "
+    "context, power_w, power_derivation, power_measured_w, power_export_w, power_offered_w, energy_wh, "
+    "energy_export_wh, energy_interval_wh, current_a, current_offered_a, voltage_v, power_factor, "
+    "soc_percent, vi_power_w, inlet_power_w, inlet_energy_wh, late, quirks) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+BUCKET_INSERT = (
+    "INSERT INTO {ks}.site_power_1m (site_id, day, bucket_start, energy_wh, mean_power_w, peak_power_w, "
+    "current_power_w, connectors_reporting, connectors_total, coverage, rolling_5m_mean_power_w, "
+    "rolling_15m_mean_power_w, rolling_15m_energy_wh, revision, final) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+)
+
+
+class CassandraStore:
+    """cassandra-driver behind the interface: prepared statements, at most ``max_in_flight``
+    writes outstanding (callers wait: backpressure, not an unbounded queue), each retried
+    with exponential backoff on timeouts and unavailability, then raised as StoreError."""
+
+    def __init__(self, session: Any, keyspace: str, *, max_in_flight: int, retries: int, timeout_s: float):
+        self._session = session
+        self._sample = session.prepare(SAMPLE_INSERT.format(ks=keyspace))
+        self._bucket = session.prepare(BUCKET_INSERT.format(ks=keyspace))
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._retries = retries
+        self._timeout_s = timeout_s
+
+    async def write_samples(self, rows: Iterable[SampleRow]) -> None:
+        await asyncio.gather(*(self._write(self._sample, sample_values(r), "evse_samples") for r in rows))
+
+    async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None:
+        await asyncio.gather(*(self._write(self._bucket, bucket_values(b), "site_power_1m") for b in buckets))
+
+    async def _write(self, statement: Any, values: tuple[Any, ...], table: str) -> None:
+        from cassandra import OperationTimedOut, Unavailable, WriteTimeout
+        from cassandra.cluster import NoHostAvailable
+
+        async with self._slots:
+            delay = 0.1
+            for attempt in range(self._retries + 1):
+                try:
+                    await self._execute(statement, values)
+                    return
+                except (OperationTimedOut, WriteTimeout, Unavailable, NoHostAvailable) as exc:
+                    if attempt == self._retries:
+                        raise StoreError(
+                            f"write to {table} failed after {attempt + 1} attempts: {exc!r}"
+                        ) from exc
+                    log.warning("write to %s failed (%r); retry %d in %.1f s", table, exc, attempt + 1, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+
+    def _execute(self, statement: Any, values: tuple[Any, ...]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        rf = self._session.execute_async(statement, values, timeout=self._timeout_s)
+
+        def settle(result: Any = None, exc: BaseException | None = None) -> None:
+            if done.done():
+                return
+            if exc is not None:
+                done.set_exception(exc)
+            else:
+                done.set_result(result)
+
+        def ok(result: Any) -> None:
+            loop.call_soon_threadsafe(settle, result)
+
+        def failed(exc: BaseException) -> None:
+            loop.call_soon_threadsafe(settle, None, exc)
+
+        rf.add_callbacks(ok, failed)
+        return done
+
+    async def close(self) -> None:
+        return None  # the session belongs to whoever connected it
