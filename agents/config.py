@@ -7,7 +7,7 @@ fresh checkout runs with no configuration; production overrides them by env.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     watermark_interval_seconds: float = Field(1.0, gt=0)  # how often stage 1 reports progress
     idle_partition_seconds: float = Field(10.0, gt=0)  # a partition this quiet advances on the clock
 
+    timeseries_backend: Literal["cassandra", "memory"] = "cassandra"  # memory: benchmarks only
     cassandra_max_in_flight: int = Field(256, ge=1)
     cassandra_retries: int = Field(5, ge=0)
 

@@ -1,0 +1,37 @@
+"""Prometheus metrics. Labels are bounded: topic (configured), reason and quirk codes
+(fixed sets), never charger, site or message id."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.events = Counter(
+            "chargestream_events",
+            "Input messages by topic and outcome",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "chargestream_dead_letters",
+            "Messages sent to a dead-letter topic",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.quirks = Counter(
+            "chargestream_quirks", "Charger quirks normalised and kept", ["quirk"], registry=registry
+        )
+        self.readings = Counter(
+            "chargestream_meter_readings", "Meter readings by fate", ["fate"], registry=registry
+        )
+        self.site_buckets = Counter(
+            "chargestream_site_buckets", "Site power bucket revisions published", ["final"], registry=registry
+        )
+        self.late_contributions = Counter(
+            "chargestream_late_contributions", "Contributions for buckets already final", registry=registry
+        )
+
+
+metrics = Metrics()

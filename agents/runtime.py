@@ -1,0 +1,57 @@
+"""What the agents share inside one worker process, built once on first use."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings, get_settings
+from .domain.buckets import BucketRules
+from .registry import ChargerRegistry, RegistryReader
+from .sinks.timeseries import CassandraStore, MemoryStore, TimeSeriesStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    rules: BucketRules
+    store: TimeSeriesStore
+    registry: ChargerRegistry
+    cluster: Any = None
+
+
+_runtime: Runtime | None = None
+_lock = asyncio.Lock()
+
+
+async def runtime() -> Runtime:
+    global _runtime  # noqa: PLW0603 - one per worker process, created lazily inside its loop
+    if _runtime is None:
+        async with _lock:
+            if _runtime is None:
+                _runtime = await asyncio.get_running_loop().run_in_executor(None, _build, get_settings())
+    return _runtime
+
+
+def _build(s: Settings) -> Runtime:
+    from .domain.power import PowerRules
+
+    rules = BucketRules(grace_ms=int(s.grace_seconds * 1000), power=PowerRules())
+    registry = ChargerRegistry()
+    reader = RegistryReader(registry, s.kafka_bootstrap, s.registry_topic, s.kafka_timeout_seconds)
+    reader.start()
+    reader.caught_up.wait(s.kafka_timeout_seconds)  # best effort: entries keep arriving after
+    if s.timeseries_backend == "memory":
+        return Runtime(s, rules, MemoryStore(), registry)
+    from .cassandra_session import connect
+
+    cluster, session = connect(s)
+    store = CassandraStore(
+        session,
+        s.cassandra_keyspace,
+        max_in_flight=s.cassandra_max_in_flight,
+        retries=s.cassandra_retries,
+        timeout_s=s.cassandra_timeout_seconds,
+    )
+    return Runtime(s, rules, store, registry, cluster)

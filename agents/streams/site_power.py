@@ -1,0 +1,85 @@
+"""Stage 2: contributions keyed by site -> site power bucket revisions (topic + Cassandra)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+import orjson
+
+from agents import codec
+from agents.app import app
+from agents.domain.buckets import BUCKET_MS, SiteBucket, site_bucket
+from agents.metrics import metrics
+from agents.runtime import runtime
+from agents.topics import settings, site_contributions, site_power, site_state, site_watermarks
+
+
+@app.agent(site_contributions)
+async def site_stage(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        msg = event.message
+        item = codec.decode_stage2(msg.value)
+        if isinstance(item, tuple):
+            await _on_watermark(msg.partition, *item)
+        else:
+            await _on_contribution(msg.partition, item)
+
+
+async def _on_contribution(partition: int, c: Any) -> None:
+    rt = await runtime()
+    key = c.site_id.encode()
+    entry = codec.decode_site(site_state.get(key))
+    entry.partition = partition
+    if not entry.state.add(c):
+        if c.bucket_start < entry.state.final_up_to:
+            metrics.late_contributions.inc()
+        return
+    bucket = site_bucket(
+        c.site_id, entry.state, c.bucket_start, rt.registry.connectors_total(c.site_id), final=False
+    )
+    site_state[key] = codec.encode_site(entry)
+    await _publish(rt, [bucket])
+
+
+async def _on_watermark(partition: int, input_partition: int, watermark_ms: int) -> None:
+    """Record an input partition's progress; finalise what every input partition has passed."""
+    rt = await runtime()
+    wkey = str(partition).encode()
+    doc = orjson.loads(site_watermarks.get(wkey) or b'{"wm": {}, "closed_through": 0}')
+    previous = int(doc["wm"].get(str(input_partition), 0))
+    if watermark_ms <= previous:
+        return
+    doc["wm"][str(input_partition)] = watermark_ms
+    low = min(int(doc["wm"].get(str(p), 0)) for p in range(settings.topic_partitions))
+    # The newest bucket start that is closed at watermark `low`.
+    closed_through = (low - rt.rules.grace_ms) // BUCKET_MS * BUCKET_MS - BUCKET_MS
+    if closed_through > doc["closed_through"]:
+        doc["closed_through"] = closed_through
+        await _finalise(rt, partition, low)
+    site_watermarks[wkey] = orjson.dumps(doc)
+
+
+async def _finalise(rt: Any, partition: int, low_watermark_ms: int) -> None:
+    finals: list[SiteBucket] = []
+    for key, raw in list(site_state.items()):
+        entry = codec.decode_site(raw)
+        if entry.partition != partition or not entry.state.open:
+            continue
+        due = entry.state.finalise(low_watermark_ms, rt.rules)
+        if not due:
+            continue
+        site_id = key.decode()
+        total = rt.registry.connectors_total(site_id)
+        finals += [site_bucket(site_id, entry.state, start, total, final=True) for start in due]
+        site_state[key] = codec.encode_site(entry)
+    await _publish(rt, finals)
+
+
+async def _publish(rt: Any, buckets: list[SiteBucket]) -> None:
+    if not buckets:
+        return
+    await rt.store.write_site_buckets(buckets)
+    for b in buckets:
+        await site_power.send(key=b.site_id.encode(), value=codec.site_power_record(b))
+        metrics.site_buckets.labels(str(b.final).lower()).inc()

@@ -1,0 +1,38 @@
+"""Every topic and table the agents use, declared once from settings.
+
+All values are raw bytes: decoding happens in our code, so a bad message becomes a
+dead letter instead of an exception inside Faust (which would ack and skip it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from .app import app
+from .config import get_settings
+
+settings = get_settings()
+RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
+RAW_TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}  # bytes types mean the raw codec
+
+meter_input = app.topic(*settings.meter_topics, **RAW)
+site_contributions = app.topic(settings.site_contributions_topic, partitions=settings.topic_partitions, **RAW)
+site_power = app.topic(settings.site_power_topic, **RAW)
+
+# Stage 1: charger id -> ChargerState; input partition -> watermark (largest received_at).
+charger_state = app.Table("charger-state", partitions=settings.topic_partitions, **RAW_TABLE)
+input_watermarks = app.Table("input-watermarks", partitions=settings.topic_partitions, **RAW_TABLE)
+# Stage 2: site id -> SiteEntry; partition of the contributions topic -> input watermarks.
+site_state = app.Table("site-state", partitions=settings.topic_partitions, **RAW_TABLE)
+site_watermarks = app.Table("site-watermarks", partitions=settings.topic_partitions, **RAW_TABLE)
+
+
+def dead_letter_topic(source: str) -> faust.TopicT:
+    return app.topic(source + settings.dead_letter_suffix, **RAW)
