@@ -15,6 +15,7 @@ class Reason(StrEnum):
     UNKNOWN_ACTION = "unknown_action"
     SCHEMA_VIOLATION = "schema_violation"  # fails the official OCPP schema after quirk fixes
     INVALID_TIMESTAMP = "invalid_timestamp"
+    PROCESSING_ERROR = "processing_error"  # a bug of ours met this input: kept for a replay once fixed
 
 
 @dataclass(frozen=True, slots=True)

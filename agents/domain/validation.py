@@ -10,6 +10,7 @@ than the message dead-lettered. Anything else that fails the schema is rejected.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
@@ -72,14 +73,24 @@ _UNITS_16 = {
 _UNITS_16["celcius"] = "Celcius"  # the 1.6 schema's own misspelling is valid
 
 
+_ACTION_NAME = re.compile(r"[A-Za-z]{1,64}")
+
+
+@cache
 def known_ocpp_action(version: str, action: str) -> bool:
     """True for any request action of the OCPP version (whether or not we read it)."""
+    if not _ACTION_NAME.fullmatch(action):
+        return False  # also keeps names like "../x" away from the file lookup below
     folder, suffix = _SCHEMA_DIR[version]
     return resources.files("ocpp").joinpath(folder, "schemas", f"{action}{suffix}.json").is_file()
 
 
 def validate(env: Envelope) -> list[str] | Rejected:
     """Quirk codes found (and fixed in ``env.payload``), or why the payload is rejected."""
+    if not known_ocpp_action(env.ocpp_version, env.action):
+        return Rejected(
+            Reason.UNKNOWN_ACTION, f"{env.ocpp_version} {env.action[:64]!r} is not an OCPP action"
+        )
     quirks: list[str] = []
     fixer = _FIXERS.get((env.ocpp_version, env.action))
     if fixer is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from agents.app import app
 from agents.domain import meter as meter_domain
 from agents.domain.charger import apply_meter_message
 from agents.domain.envelope import Envelope, decode
-from agents.domain.errors import Rejected
+from agents.domain.errors import Reason, Rejected
 from agents.domain.validation import validate
 from agents.metrics import metrics
 from agents.registry import UNASSIGNED_SITE
@@ -27,6 +28,7 @@ from agents.topics import (
     site_contributions,
 )
 
+log = logging.getLogger(__name__)
 METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction", "TransactionEvent"})
 
 # Per (input topic, partition): the largest received_at seen, and when (wall clock) the
@@ -59,16 +61,21 @@ async def handle(msg: Any) -> None:
     site_id = env.site_id or _registered_site(rt, env.charger_id)
     key = env.charger_id.encode()
     state = codec.decode_charger(charger_state.get(key))
-    readings = meter_domain.readings(env)
-    update = apply_meter_message(
-        state,
-        readings,
-        message_id=env.message_id,
-        received_at_ms=env.received_at_ms,
-        site_id=site_id,
-        watermark_ms=watermark,
-        rules=rt.rules,
-    )
+    try:
+        readings = meter_domain.readings(env)
+        update = apply_meter_message(
+            state,
+            readings,
+            message_id=env.message_id,
+            received_at_ms=env.received_at_ms,
+            site_id=site_id,
+            watermark_ms=watermark,
+            rules=rt.rules,
+        )
+    except Exception as exc:  # a bug of ours: dead-letter the input, keep the worker going
+        log.exception("processing %s %s from %s failed", env.ocpp_version, env.action, env.charger_id)
+        await _dead_letter(msg, Rejected(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300]))
+        return
     if update.duplicate:
         metrics.events.labels(msg.topic, "duplicate").inc()
         return

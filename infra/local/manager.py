@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .config import LocalSettings
-from .process import alive, port_open, running_pid, spawn, stop
+from .process import alive, port_open, ports_in_use, running_pid, spawn, stop
 from .services import SERVICES, Service
 
 
@@ -60,7 +60,7 @@ def up(settings: LocalSettings, names: Iterable[str] = (), report: bool = True) 
     for svc in services:
         pid = running_pid(runs, svc.name, svc.marker)
         if pid is None:
-            busy = [p for p in svc.ports if port_open(p)]
+            busy = ports_in_use(svc.ports, wait_s=10)
             if busy:
                 raise ServiceError(
                     f"{svc.name}: port(s) {busy} on 127.0.0.1 are held by a process that is not ours; "

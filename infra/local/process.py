@@ -29,11 +29,14 @@ def _cmdline(pid: int) -> str:
 
 
 def _is_zombie(pid: int) -> bool:
+    """Dead and only awaiting its parent. A killed JVM's main thread turns zombie while its
+    other threads still exit and hold its sockets: that is not dead yet."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return True
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return fields.get("State", "").strip().startswith("Z") and fields.get("Threads", "1").strip() == "1"
 
 
 def running_pid(run_dir: Path, service: str, marker: str) -> int | None:
@@ -108,6 +111,16 @@ def stop(run_dir: Path, service: str, marker: str, timeout: float) -> bool:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)  # spawn() made the process its own group leader
+
+
+def ports_in_use(ports: list[int], wait_s: float = 0.0) -> list[int]:
+    """Ports that still answer after up to ``wait_s`` (a process that just died frees them late)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        busy = [p for p in ports if port_open(p)]
+        if not busy or time.monotonic() >= deadline:
+            return busy
+        time.sleep(0.5)
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:

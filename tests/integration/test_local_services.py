@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.local import LocalSettings, down, status, up
-from infra.local.process import alive
+from infra.local.process import alive, ports_in_use
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -67,6 +67,9 @@ def test_up_reuses_recovers_after_kill_and_down_leaves_nothing(tmp_path: Path) -
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not any(alive(p) for p in crashed if p), 30, "killed services to exit")
+        wait_for(
+            lambda: not ports_in_use([settings.kafka_port, settings.cassandra_port]), 30, "ports to free"
+        )
         states = {s.service: s.state for s in status(settings)}
         assert states == {
             "kafka": "stopped",

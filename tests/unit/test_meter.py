@@ -140,3 +140,11 @@ def test_schema_violation_is_rejected_with_detail() -> None:
     result = validate(env)
     assert isinstance(result, Rejected) and result.reason == Reason.SCHEMA_VIOLATION
     assert "connectorId" in result.detail
+
+
+@pytest.mark.parametrize("action", ["Bogus", "../../v201/schemas/MeterValuesRequest", "", "Meter Values"])
+def test_unknown_actions_are_rejected_not_raised(action: str) -> None:
+    env = decode(raw("v16_kw_units"), 1 << 20)
+    assert isinstance(env, Envelope)
+    result = validate(Envelope(env.charger_id, None, "1.6", action, None, 0, {}))
+    assert isinstance(result, Rejected) and result.reason == Reason.UNKNOWN_ACTION

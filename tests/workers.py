@@ -1,0 +1,71 @@
+"""Real chargestream workers as subprocesses, configured through CHARGESTREAM_* env."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120) -> str:
+    """Run ``python -m <args>`` with the settings env; fail with its output if it fails."""
+    result = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+class Worker:
+    def __init__(self, env: Mapping[str, str], data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = data_dir / "worker.log"
+        full_env = {
+            **os.environ,
+            **env,
+            "CHARGESTREAM_DATA_DIR": str(data_dir),
+            "CHARGESTREAM_WEB_PORT": str(free_port()),
+            "PYTHONPATH": str(REPO),
+        }
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agents", "worker", "--loglevel", "warn"],
+            cwd=REPO,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def check_alive(self) -> None:
+        assert self.proc.poll() is None, f"worker exited {self.proc.returncode}:\n{self.log()}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
