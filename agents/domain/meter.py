@@ -22,6 +22,12 @@ from typing import Any
 from .envelope import Envelope
 from .timestamps import parse_iso_ms
 
+# Clocks that lie: a reading stamped this far ahead of the CSMS's receipt, or this far
+# behind (a clock never set: 1970, 2000), gets the receipt time instead, tagged. Genuinely
+# queued readings (hours or days old) keep their own time and simply arrive late.
+MAX_CLOCK_AHEAD_MS = 5 * 60_000
+MAX_CLOCK_BEHIND_MS = 365 * 86_400_000
+
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER_IMPORT = "Power.Active.Import"
 
@@ -118,7 +124,9 @@ def readings(env: Envelope) -> list[MeterReading]:
 def _register(
     env: Envelope, evse_id: int | None, timestamp: str, wh: int, *, tx: Any, context: str
 ) -> MeterReading:
-    ts_ms, _ = parse_iso_ms(timestamp) or (env.received_at_ms, False)
+    quirks: list[str] = []
+    parsed, _ = parse_iso_ms(timestamp) or (env.received_at_ms, False)
+    ts_ms = _trusted_time(parsed, env.received_at_ms, quirks)
     return MeterReading(
         env.charger_id,
         evse_id,
@@ -128,6 +136,7 @@ def _register(
         None if tx is None else str(tx),
         context,
         {"energy_wh": float(wh)},
+        quirks=tuple(quirks),
     )
 
 
@@ -140,12 +149,13 @@ def _from_meter_values(
         if ts is None:
             continue
         values, inlet, vi, context, quirks = _one_reading(env, mv["sampledValue"])
+        ts_ms = _trusted_time(ts[0], env.received_at_ms, quirks)
         out.append(
             MeterReading(
                 env.charger_id,
                 evse_id,
                 connector_id,
-                ts[0],
+                ts_ms,
                 env.received_at_ms,
                 None if tx is None else str(tx),
                 context,
@@ -156,6 +166,16 @@ def _from_meter_values(
             )
         )
     return out
+
+
+def _trusted_time(ts_ms: int, received_at_ms: int, quirks: list[str]) -> int:
+    if ts_ms > received_at_ms + MAX_CLOCK_AHEAD_MS:
+        quirks.append("clock_ahead")
+        return received_at_ms
+    if ts_ms < received_at_ms - MAX_CLOCK_BEHIND_MS:
+        quirks.append("clock_unset")
+        return received_at_ms
+    return ts_ms
 
 
 def _one_reading(

@@ -148,3 +148,20 @@ def test_unknown_actions_are_rejected_not_raised(action: str) -> None:
     assert isinstance(env, Envelope)
     result = validate(Envelope(env.charger_id, None, "1.6", action, None, 0, {}))
     assert isinstance(result, Rejected) and result.reason == Reason.UNKNOWN_ACTION
+
+
+@pytest.mark.parametrize(
+    ("stamp", "quirk", "expected_ms"),
+    [
+        ("2026-11-24T12:20:00Z", "clock_ahead", 1795521605000),  # 20 min ahead: receipt time
+        ("1970-01-01T00:05:00Z", "clock_unset", 1795521605000),  # never set: receipt time
+        ("2026-11-24T09:00:00Z", None, 1795510800000),  # 3 h old: queued offline, kept
+    ],
+)
+def test_clocks_that_lie(stamp: str, quirk: str | None, expected_ms: int) -> None:
+    env = decode(raw("v16_kw_units"), 1 << 20)
+    assert isinstance(env, Envelope)
+    env.payload["meterValue"][0]["timestamp"] = stamp
+    [r] = readings(env)
+    assert r.ts_ms == expected_ms
+    assert r.quirks == ((quirk,) if quirk else ())
