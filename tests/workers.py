@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -38,11 +39,12 @@ class Worker:
     def __init__(self, env: Mapping[str, str], data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "worker.log"
+        self.web_port = free_port()
         full_env = {
             **os.environ,
             **env,
             "CHARGESTREAM_DATA_DIR": str(data_dir),
-            "CHARGESTREAM_WEB_PORT": str(free_port()),
+            "CHARGESTREAM_WEB_PORT": str(self.web_port),
             "PYTHONPATH": str(REPO),
         }
         self._log = self.log_path.open("wb")
@@ -53,6 +55,11 @@ class Worker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+
+    def metrics(self) -> str:
+        """The worker's Prometheus exposition text."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=10) as response:
+            return str(response.read().decode())
 
     def check_alive(self) -> None:
         assert self.proc.poll() is None, f"worker exited {self.proc.returncode}:\n{self.log()}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -29,6 +30,7 @@ from agents.topics import (
 )
 
 log = logging.getLogger(__name__)
+RATED_MARGIN = 1.1  # meters and nameplates disagree by a few percent
 METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction", "TransactionEvent"})
 
 # Per (input topic, partition): the largest received_at seen, and when (wall clock) the
@@ -58,7 +60,11 @@ async def handle(msg: Any) -> None:
         metrics.events.labels(msg.topic, "ignored").inc()
         return
     watermark = _advance(msg.topic, msg.partition, env.received_at_ms)
-    site_id = env.site_id or _registered_site(rt, env.charger_id)
+    info = rt.registry.get(env.charger_id)
+    site_id = env.site_id or (info.site_id if info else _unknown_charger())
+    rules = rt.rules
+    if info is not None and info.rated_power_w:  # a register glitch cannot beat the nameplate
+        rules = replace(rules, power=replace(rules.power, max_power_w=info.rated_power_w * RATED_MARGIN))
     key = env.charger_id.encode()
     state = codec.decode_charger(charger_state.get(key))
     try:
@@ -70,7 +76,7 @@ async def handle(msg: Any) -> None:
             received_at_ms=env.received_at_ms,
             site_id=site_id,
             watermark_ms=watermark,
-            rules=rt.rules,
+            rules=rules,
         )
     except Exception as exc:  # a bug of ours: dead-letter the input, keep the worker going
         log.exception("processing %s %s from %s failed", env.ocpp_version, env.action, env.charger_id)
@@ -91,12 +97,9 @@ async def handle(msg: Any) -> None:
     metrics.readings.labels("on_time").inc(len(update.samples) - update.late - update.unresolved)
 
 
-def _registered_site(rt: Any, charger_id: str) -> str:
-    info = rt.registry.get(charger_id)
-    if info is None:
-        metrics.events.labels("registry", "unknown_charger").inc()
-        return UNASSIGNED_SITE
-    return str(info.site_id)
+def _unknown_charger() -> str:
+    metrics.events.labels("registry", "unknown_charger").inc()
+    return UNASSIGNED_SITE
 
 
 def _advance(topic: str, partition: int, received_at_ms: int) -> int:

@@ -149,7 +149,8 @@ def _rows(session: Any, keyspace: str, table: str) -> list[tuple[Any, ...]]:
     return sorted(tuple(r) for r in session.execute(f"SELECT * FROM {keyspace}.{table}"))
 
 
-def _run(env: dict[str, str], tmp: Path, workers: int, session: Any, expected: set[tuple[str, int]]) -> None:
+def _run(env: dict[str, str], tmp: Path, workers: int, session: Any, expected: set[tuple[str, int]]) -> str:
+    """Run until every expected bucket is final; return the (first) worker's metrics."""
     ws = [Worker(env, tmp / f"{env['CHARGESTREAM_APP_ID']}-{i}") for i in range(workers)]
     keyspace = env["CHARGESTREAM_CASSANDRA_KEYSPACE"]
     missing: set[tuple[str, int]] = set(expected)
@@ -172,6 +173,7 @@ def _run(env: dict[str, str], tmp: Path, workers: int, session: Any, expected: s
                 f"{len(expected)}); worker log:\n{ws[0].log()}"
             ) from None
         time.sleep(2)  # let in-flight history writes land before rows are compared
+        return ws[0].metrics()
     finally:
         for w in ws:
             w.stop()
@@ -241,8 +243,10 @@ def test_site_power_matches_reference_replays_identically_and_scales_out(
 
     keyspaces = {run: run_env(run)["CHARGESTREAM_CASSANDRA_KEYSPACE"] for run in runs}
     try:
-        for run, workers in runs.items():
-            _run(run_env(run), tmp_path, workers, cassandra_session, set(expected))
+        exposition = {
+            run: _run(run_env(run), tmp_path, workers, cassandra_session, set(expected))
+            for run, workers in runs.items()
+        }
 
         # 1. Cassandra site buckets equal the reference within 0.1 %.
         rows = {
@@ -282,6 +286,9 @@ def test_site_power_matches_reference_replays_identically_and_scales_out(
             trace.malformed
         )
         assert all(h["chargestream.dlq.topic"] == prefix.encode() for _, h in letters)
+        for _, reason in trace.malformed:  # ... and counted, by reason, in the worker's metrics
+            line = f'chargestream_dead_letters_total{{reason="{reason}",topic="{prefix}"}} 1.0'
+            assert line in exposition["one"], line
 
         # 5. A replay into a fresh keyspace, and two workers, give identical rows.
         for table in ("site_power_1m", "evse_samples"):
