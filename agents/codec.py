@@ -44,7 +44,7 @@ def decode_charger(raw: bytes | None) -> ChargerState:
 
 
 def _point(p: Point) -> list[Any]:
-    return [p.ts_ms, p.energy_wh, p.power_w, p.vi_power_w, p.interval_wh, p.context]
+    return [p.ts_ms, p.energy_wh, p.power_w, p.vi_power_w, p.interval_wh, p.context, p.export_wh, p.export_w]
 
 
 # --- stage 1 watermarks: input partition -> largest received_at seen ----------------

@@ -13,7 +13,8 @@ so re-processing is idempotent), and everything else is a pure function of that 
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
 from .meter import MeterReading
@@ -40,6 +41,8 @@ class Point:
     vi_power_w: float | None = None
     interval_wh: float | None = None
     context: str = "Sample.Periodic"
+    export_wh: float | None = None  # V2G: Energy.Active.Export.Register
+    export_w: float | None = None  # V2G: Power.Active.Export
 
     @classmethod
     def of(cls, r: MeterReading) -> Point:
@@ -51,6 +54,8 @@ class Point:
             r.vi_power_w,
             v.get("energy_interval_wh"),
             r.context,
+            v.get("energy_export_wh"),
+            v.get("power_export_w"),
         )
 
 
@@ -85,50 +90,66 @@ class EvseSeries:
         return [self.points[t] for t in sorted(self.points)]
 
 
-def registers(points: list[Point]) -> list[Point]:
-    """Points with a usable energy register, placeholder zeros removed."""
+Register = Callable[[Point], float | None]
+
+
+def _import(p: Point) -> float | None:
+    return p.energy_wh
+
+
+def _export(p: Point) -> float | None:
+    return p.export_wh
+
+
+def registers(points: list[Point], register: Register = _import) -> list[Point]:
+    """Points with a usable value of ``register``, placeholder zeros removed.
+
+    Import and export registers (V2G) are each monotone on their own; their difference
+    is not, so each is guarded for resets separately and only then netted.
+    """
     out: list[Point] = []
     for p in points:
-        if p.energy_wh is None:
+        value = register(p)
+        if value is None:
             continue
-        if p.energy_wh == 0 and p.context == "Transaction.Begin" and out and out[-1].energy_wh:
+        if value == 0 and p.context == "Transaction.Begin" and out and register(out[-1]):
             continue  # "meterStart: 0" from a charger that does not know its register
         out.append(p)
     return out
 
 
 def power_series(points: list[Point], rules: PowerRules) -> list[Power]:
-    """Power at each reading that allows one, in time order."""
-    regs = registers(points)
-    reg_times = [p.ts_ms for p in regs]
+    """Net power (import less V2G export) at each reading that allows one, in time order."""
+    regs, exports = registers(points), registers(points, _export)
+    reg_times, export_times = [p.ts_ms for p in regs], [p.ts_ms for p in exports]
     out: list[Power] = []
     for p in points:
         delta = _delta_power(regs, reg_times, p, rules)
-        if p.power_w is not None:
-            out.append(_measured(p, delta))
-        elif delta is not None:
-            out.append(
-                Power(
-                    p.ts_ms,
-                    min(delta, rules.max_power_w),
-                    ENERGY_DELTA,
-                    "power_capped" if delta > rules.max_power_w else None,
-                )
-            )
+        delta_out = _delta_power(exports, export_times, p, rules, _export)
+        if p.power_w is not None or p.export_w is not None:
+            imported = _measured(p, delta) if p.power_w is not None else Power(p.ts_ms, 0.0, MEASURED)
+            out.append(replace(imported, power_w=imported.power_w - (p.export_w or 0.0)))
+        elif delta is not None or delta_out is not None:
+            net = (delta or 0.0) - (delta_out or 0.0)
+            capped = max(-rules.max_power_w, min(net, rules.max_power_w))
+            out.append(Power(p.ts_ms, capped, ENERGY_DELTA, "power_capped" if capped != net else None))
         elif p.vi_power_w is not None:
             out.append(Power(p.ts_ms, p.vi_power_w, VI_ESTIMATE))
     return out
 
 
-def _delta_power(regs: list[Point], times: list[int], p: Point, rules: PowerRules) -> float | None:
-    if p.energy_wh is None:
+def _delta_power(
+    regs: list[Point], times: list[int], p: Point, rules: PowerRules, register: Register = _import
+) -> float | None:
+    value = register(p)
+    if value is None:
         return None
     i = bisect_left(times, p.ts_ms)
     if i == 0 or i >= len(regs) or regs[i].ts_ms != p.ts_ms:
         return None
     prev = regs[i - 1]
     dt = (p.ts_ms - prev.ts_ms) / 1000
-    de = p.energy_wh - (prev.energy_wh or 0.0)
+    de = value - (register(prev) or 0.0)
     if de < 0 or not rules.min_delta_s <= dt <= rules.max_delta_s:
         return None  # meter reset or swap (re-baseline), or a gap
     return de * 3600 / dt
@@ -148,7 +169,13 @@ def _measured(p: Point, delta: float | None) -> Power:
 
 
 def bucket_energy(points: list[Point], start_ms: int, end_ms: int, rules: PowerRules) -> float:
-    """Energy (Wh) delivered inside [start_ms, end_ms)."""
+    """Net energy (Wh) delivered inside [start_ms, end_ms): import less export (V2G)."""
+    exported = registers(points, _export)
+    returned = _spread(_register_intervals(exported, rules, _export), start_ms, end_ms) if exported else 0.0
+    return _imported_energy(points, start_ms, end_ms, rules) - returned
+
+
+def _imported_energy(points: list[Point], start_ms: int, end_ms: int, rules: PowerRules) -> float:
     regs = registers(points)
     if len(regs) >= 2:
         return _spread(_register_intervals(regs, rules), start_ms, end_ms)
@@ -158,11 +185,13 @@ def bucket_energy(points: list[Point], start_ms: int, end_ms: int, rules: PowerR
     return _integrate_power(power_series(points, rules), start_ms, end_ms, rules)
 
 
-def _register_intervals(regs: list[Point], rules: PowerRules) -> list[tuple[int, int, float]]:
+def _register_intervals(
+    regs: list[Point], rules: PowerRules, register: Register = _import
+) -> list[tuple[int, int, float]]:
     out = []
     for a, b in pairwise(regs):
         dt_s = (b.ts_ms - a.ts_ms) / 1000
-        de = (b.energy_wh or 0.0) - (a.energy_wh or 0.0)
+        de = (register(b) or 0.0) - (register(a) or 0.0)
         if de < 0 or dt_s > rules.max_energy_gap_s:
             continue  # reset: re-baseline; long gap: not placed in time
         out.append((a.ts_ms, b.ts_ms, min(de, rules.max_power_w * dt_s / 3600)))

@@ -7,6 +7,7 @@ import pytest
 from agents.domain.envelope import Envelope, decode
 from agents.domain.errors import Reason, Rejected
 from agents.domain.meter import MeterReading, readings
+from agents.domain.power import Point, PowerRules, power_series
 from agents.domain.validation import validate
 from tests.ocpp_fixtures import raw
 
@@ -165,3 +166,15 @@ def test_clocks_that_lie(stamp: str, quirk: str | None, expected_ms: int) -> Non
     [r] = readings(env)
     assert r.ts_ms == expected_ms
     assert r.quirks == ((quirk,) if quirk else ())
+
+
+def test_offered_power_is_a_limit_never_consumption() -> None:
+    env = decode(raw("v16_kw_units"), 1 << 20)
+    assert isinstance(env, Envelope)
+    env.payload["meterValue"][0]["sampledValue"] = [
+        {"value": "22", "measurand": "Power.Offered", "unit": "kW"},
+        {"value": "32", "measurand": "Current.Offered", "unit": "A"},
+    ]
+    [r] = readings(env)
+    assert r.values == {"power_offered_w": 22000.0, "current_offered_a": 32.0}
+    assert power_series([Point.of(r)], PowerRules()) == []

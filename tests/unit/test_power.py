@@ -119,3 +119,21 @@ def test_held_power_goes_stale() -> None:
     assert held_power(series, T0 + 60 * S, RULES) == 5000.0
     assert held_power(series, T0 + 121 * S, RULES) is None
     assert held_power(series, T0 - 1, RULES) is None
+
+
+def test_v2g_net_power_is_import_less_export() -> None:
+    [p] = power_series([Point(T0, power_w=0.0, export_w=9000.0)], RULES)
+    assert (p.power_w, p.derivation) == (-9000.0, MEASURED)
+
+
+def test_v2g_registers_are_each_monotone_and_netted() -> None:
+    # 60 s: 100 Wh imported, then 150 Wh exported back to the grid over the next 60 s.
+    pts = [
+        Point(T0, energy_wh=1000.0, export_wh=500.0),
+        Point(T0 + 60 * S, energy_wh=1100.0, export_wh=500.0),
+        Point(T0 + 120 * S, energy_wh=1100.0, export_wh=650.0),
+    ]
+    series = power_series(pts, RULES)
+    assert [round(p.power_w) for p in series] == [6000, -9000]
+    assert bucket_energy(pts, T0, T0 + 60 * S, RULES) == pytest.approx(100)
+    assert bucket_energy(pts, T0 + 60 * S, T0 + 120 * S, RULES) == pytest.approx(-150)
