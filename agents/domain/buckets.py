@@ -166,8 +166,10 @@ def site_bucket(
     bucket = state.open.get(start, {})
     energy = sum(c.energy_wh for c in bucket.values())
     peak = _coincident_peak(bucket.values())
-    if final:
+    revision = state.revisions.get(start, 0)
+    if final:  # the bucket leaves the open state; only its totals stay, for rolling views
         state.open.pop(start, None)
+        state.revisions.pop(start, None)
         state.closed[start] = (energy, peak)
         for old in [s for s in state.closed if s <= start - 15 * BUCKET_MS]:
             del state.closed[old]
@@ -185,7 +187,7 @@ def site_bucket(
         ),
         connectors_reporting=sum(1 for c in bucket.values() if c.reported),
         connectors_total=connectors_total,
-        revision=state.revisions.get(start, 0),
+        revision=revision,
         final=final,
         rolling_5m_mean_power_w=e5 * 3_600_000 / (5 * BUCKET_MS),
         rolling_15m_mean_power_w=e15 * 3_600_000 / (15 * BUCKET_MS),

@@ -15,6 +15,7 @@ from .buckets import BucketRules, Contribution, bucket_of, contributions, is_ope
 from .meter import MeterReading
 from .power import EvseSeries, Point, Power, power_series
 
+MAX_OPEN_TRANSACTIONS = 64  # per charger; transactions that never end must not pile up
 UNRESOLVED_EVSE = -1  # a reading whose EVSE cannot be known: kept in history, not in site sums
 MAIN_METER = 0
 
@@ -98,8 +99,11 @@ def apply_meter_message(
 
 def _resolve_evse(state: ChargerState, r: MeterReading) -> int:
     if r.evse_id is not None:
-        if r.transaction_id is not None:
+        if r.transaction_id is not None and state.tx_evse.get(r.transaction_id) != r.evse_id:
+            state.tx_evse.pop(r.transaction_id, None)  # re-insert: the dict's order is recency
             state.tx_evse[r.transaction_id] = r.evse_id
+            while len(state.tx_evse) > MAX_OPEN_TRANSACTIONS:
+                del state.tx_evse[next(iter(state.tx_evse))]
         return r.evse_id
     if r.transaction_id is not None and r.transaction_id in state.tx_evse:
         if r.context == "Transaction.End":  # the last reading of the transaction

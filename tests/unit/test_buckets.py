@@ -130,7 +130,7 @@ def test_finalise_closes_buckets_and_rejects_later_contributions() -> None:
     assert due == [T0]
     final = site_bucket("S", site, T0, None, final=True)
     assert final.final and final.energy_wh == pytest.approx(120)
-    assert T0 not in site.open
+    assert T0 not in site.open and T0 not in site.revisions  # nothing of it stays but its totals
     late = Contribution(
         "S", T0, "C/1", readings=99, energy_wh=1.0, powers=(), carried_power_w=None, reported=True
     )
@@ -159,3 +159,10 @@ def test_rolling_views_from_closed_buckets() -> None:
     buckets = [site_bucket("S", site, T0 + i * BUCKET_MS, None, final=True) for i in range(5)]
     assert buckets[-1].rolling_5m_mean_power_w == pytest.approx(3600)
     assert buckets[-1].rolling_15m_energy_wh == pytest.approx(300)
+
+
+def test_transactions_that_never_end_do_not_pile_up() -> None:
+    charger, site = ChargerState(), SiteState()
+    feed(charger, site, [[reading("C", 1, t, wh=float(t), tx=f"T{t}")] for t in range(0, 2000, 10)])
+    assert len(charger.tx_evse) == 64
+    assert "T1990" in charger.tx_evse and "T0" not in charger.tx_evse
