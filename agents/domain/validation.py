@@ -20,6 +20,7 @@ import fastjsonschema
 
 from .envelope import Envelope
 from .errors import Reason, Rejected
+from .status import fix_status_16
 from .timestamps import iso_ms, parse_iso_ms
 
 # Actions chargestream reads, per OCPP version. Valid OCPP actions outside this set are
@@ -179,10 +180,30 @@ def _fix_201_meter_values(p: dict[str, Any], q: list[str]) -> Rejected | None:
     return _fix_meter_values(p.get("meterValue"), q, v16=False)
 
 
+def _fix_16_status(p: dict[str, Any], q: list[str]) -> Rejected | None:
+    fix_status_16(p, q)
+    return _fix_timestamp(p, "timestamp", q)
+
+
+def _fix_201_status(p: dict[str, Any], q: list[str]) -> Rejected | None:
+    return _fix_timestamp(p, "timestamp", q)
+
+
+def _fix_201_notify_event(p: dict[str, Any], q: list[str]) -> Rejected | None:
+    rejected = _fix_timestamp(p, "generatedAt", q)
+    for datum in p.get("eventData") or ():
+        if rejected is None and isinstance(datum, dict):
+            rejected = _fix_timestamp(datum, "timestamp", q)
+    return rejected
+
+
 _FIXERS: dict[tuple[str, str], Callable[[dict[str, Any], list[str]], Rejected | None]] = {
     ("1.6", "MeterValues"): _fix_16_meter_values,
     ("1.6", "StartTransaction"): _fix_16_start,
     ("1.6", "StopTransaction"): _fix_16_stop,
     ("2.0.1", "TransactionEvent"): _fix_201_transaction,
     ("2.0.1", "MeterValues"): _fix_201_meter_values,
+    ("1.6", "StatusNotification"): _fix_16_status,
+    ("2.0.1", "StatusNotification"): _fix_201_status,
+    ("2.0.1", "NotifyEvent"): _fix_201_notify_event,
 }

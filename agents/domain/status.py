@@ -1,0 +1,216 @@
+"""Connector status: OCPP status messages -> normalised status events -> connector state.
+
+Sources: 1.6 StatusNotification (status, errorCode, vendorErrorCode, info; timestamp
+optional: receipt time then), 2.0.1 StatusNotification (evseId, connectorId,
+connectorStatus) and 2.0.1 NotifyEvent faults (``cleared`` clears). State is kept in
+event time: a status that arrives late but is older than the current one goes into the
+history and never overwrites what is newer. Connector 0 / EVSE 0 is the whole charger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .envelope import Envelope
+from .timestamps import parse_iso_ms
+
+
+class StatusClass(StrEnum):
+    AVAILABLE = "available"
+    OCCUPIED = "occupied"
+    RESERVED = "reserved"
+    UNAVAILABLE = "unavailable"  # planned / operator
+    FAULTED = "faulted"
+    UNKNOWN = "unknown"  # derived: nothing heard for too long
+
+
+UP = frozenset({StatusClass.AVAILABLE, StatusClass.OCCUPIED, StatusClass.RESERVED})
+
+_CLASS_OF = {
+    "Available": StatusClass.AVAILABLE,
+    "Preparing": StatusClass.OCCUPIED,
+    "Charging": StatusClass.OCCUPIED,
+    "SuspendedEV": StatusClass.OCCUPIED,
+    "SuspendedEVSE": StatusClass.OCCUPIED,
+    "Finishing": StatusClass.OCCUPIED,
+    "Occupied": StatusClass.OCCUPIED,
+    "Reserved": StatusClass.RESERVED,
+    "Unavailable": StatusClass.UNAVAILABLE,
+    "Faulted": StatusClass.FAULTED,
+}
+ERROR_CODES_16 = frozenset(
+    {
+        "ConnectorLockFailure",
+        "EVCommunicationError",
+        "GroundFailure",
+        "HighTemperature",
+        "InternalError",
+        "LocalListConflict",
+        "NoError",
+        "OtherError",
+        "OverCurrentFailure",
+        "PowerMeterFailure",
+        "PowerSwitchFailure",
+        "ReaderFailure",
+        "ResetFailure",
+        "UnderVoltage",
+        "OverVoltage",
+        "WeakSignal",
+    }
+)
+
+
+def class_of(status: str) -> StatusClass:
+    return _CLASS_OF.get(status, StatusClass.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    charger_id: str
+    evse_id: int  # 1.6 connectorId; 0 = the whole charger
+    connector_id: int
+    ts_ms: int
+    status: str  # as OCPP names it (Charging, Occupied, Faulted, ...)
+    error_code: str | None = None  # 1.6 only; "NoError" when fine
+    vendor_error_code: str | None = None
+    info: str | None = None
+
+    @property
+    def status_class(self) -> StatusClass:
+        return class_of(self.status)
+
+    @property
+    def warning(self) -> bool:
+        """An error reported with a status that still works (WeakSignal while Preparing)."""
+        return self.error_code not in (None, "NoError") and self.status_class != StatusClass.FAULTED
+
+
+@dataclass(frozen=True, slots=True)
+class FaultEvent:
+    """A 2.0.1 NotifyEvent about a problem: raised, or cleared (``cleared`` true)."""
+
+    charger_id: str
+    evse_id: int
+    connector_id: int
+    ts_ms: int
+    component: str
+    variable: str
+    cleared: bool
+    tech_code: str | None = None
+
+
+def fix_status_16(payload: dict[str, Any], quirks: list[str]) -> None:
+    """Before schema validation: real chargers send error codes 1.6 does not have ("Error")."""
+    code = payload.get("errorCode")
+    if isinstance(code, str) and code not in ERROR_CODES_16:
+        quirks.append("invalid_error_code")
+        if not payload.get("vendorErrorCode"):
+            payload["vendorErrorCode"] = code[:50]  # keep what the charger said
+        payload["errorCode"] = "OtherError"
+
+
+def status_events(env: Envelope) -> list[StatusEvent]:
+    p = env.payload
+    if env.action != "StatusNotification":
+        return []
+    ts = _ts(p.get("timestamp"), env.received_at_ms)
+    if env.ocpp_version == "1.6":
+        c = int(p["connectorId"])
+        return [
+            StatusEvent(
+                env.charger_id,
+                c,
+                1 if c else 0,
+                ts,
+                p["status"],
+                p["errorCode"],
+                p.get("vendorErrorCode"),
+                p.get("info"),
+            )
+        ]
+    return [StatusEvent(env.charger_id, int(p["evseId"]), int(p["connectorId"]), ts, p["connectorStatus"])]
+
+
+_PROBLEM_VARIABLES = frozenset({"Problem", "Fault", "Tripped"})
+
+
+def fault_events(env: Envelope) -> list[FaultEvent]:
+    """NotifyEvent data that report a problem (Problem/Fault/Tripped variables, or a techCode)."""
+    if env.action != "NotifyEvent":
+        return []
+    out = []
+    for d in env.payload.get("eventData") or ():
+        variable = d["variable"]["name"]
+        problem = variable in _PROBLEM_VARIABLES or d.get("techCode") is not None
+        if not problem:
+            continue
+        raised = str(d.get("actualValue", "")).lower() not in ("false", "0", "")
+        evse = d["component"].get("evse") or {}
+        out.append(
+            FaultEvent(
+                env.charger_id,
+                int(evse.get("id", 0)),
+                int(evse.get("connectorId", 0)),
+                _ts(d.get("timestamp"), env.received_at_ms),
+                d["component"]["name"],
+                variable,
+                cleared=bool(d.get("cleared")) or not raised,
+                tech_code=d.get("techCode"),
+            )
+        )
+    return out
+
+
+def _ts(text: Any, fallback_ms: int) -> int:
+    parsed = parse_iso_ms(text) if isinstance(text, str) else None
+    return parsed[0] if parsed else fallback_ms
+
+
+@dataclass(slots=True)
+class ConnectorState:
+    """One connector's status history (recent transitions) and current status, in event time."""
+
+    transitions: list[tuple[int, StatusClass]] = field(default_factory=list)  # time-ordered
+    current: StatusEvent | None = None
+    faults: dict[str, FaultEvent] = field(default_factory=dict)  # open NotifyEvent faults by source
+
+    def apply(self, event: StatusEvent) -> bool:
+        """Record a status; True if it is now the current one (not older than what we have)."""
+        self._insert(event.ts_ms, event.status_class)
+        if self.current is None or event.ts_ms >= self.current.ts_ms:
+            self.current = event
+            return True
+        return False
+
+    def apply_fault(self, event: FaultEvent) -> bool:
+        """Open or clear a NotifyEvent fault; True if the set of open faults changed."""
+        key = f"{event.component}/{event.variable}"
+        held = self.faults.get(key)
+        if held is not None and held.ts_ms > event.ts_ms:
+            return False  # an older report arriving late
+        if event.cleared:
+            return self.faults.pop(key, None) is not None
+        self.faults[key] = event
+        return held is None
+
+    @property
+    def faulted(self) -> bool:
+        return bool(self.faults) or (
+            self.current is not None and self.current.status_class == StatusClass.FAULTED
+        )
+
+    def _insert(self, ts_ms: int, cls: StatusClass) -> None:
+        i = len(self.transitions)
+        while i > 0 and self.transitions[i - 1][0] > ts_ms:
+            i -= 1
+        if i > 0 and self.transitions[i - 1][0] == ts_ms:
+            self.transitions[i - 1] = (ts_ms, cls)  # a re-send of the same moment
+        else:
+            self.transitions.insert(i, (ts_ms, cls))
+
+    def prune(self, before_ms: int) -> None:
+        """Forget transitions before ``before_ms``, keeping the one in force then."""
+        keep = max((i for i, (t, _) in enumerate(self.transitions) if t <= before_ms), default=0)
+        del self.transitions[:keep]

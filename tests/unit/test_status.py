@@ -1,0 +1,81 @@
+"""Connector status: normalisation of real-world status messages and event-time state."""
+
+from __future__ import annotations
+
+from agents.domain.envelope import Envelope, decode
+from agents.domain.status import ConnectorState, StatusClass, StatusEvent, fault_events, status_events
+from agents.domain.validation import validate
+from tests.ocpp_fixtures import raw
+
+T0 = 1_795_521_600_000
+
+
+def _env(name: str) -> tuple[Envelope, list[str]]:
+    env = decode(raw(name), 1 << 20)
+    assert isinstance(env, Envelope)
+    quirks = validate(env)
+    assert isinstance(quirks, list), quirks
+    return env, quirks
+
+
+def test_invalid_error_code_is_normalised_counted_and_kept() -> None:
+    env, quirks = _env("v16_status_invalid_error_code")
+    [e] = status_events(env)
+    assert (e.evse_id, e.status_class, e.error_code, e.vendor_error_code) == (
+        2,
+        StatusClass.FAULTED,
+        "OtherError",
+        "Error",
+    )
+    assert quirks == ["invalid_error_code"]
+
+
+def test_missing_timestamp_uses_receipt_and_error_with_working_status_is_a_warning() -> None:
+    env, _ = _env("v16_status_no_timestamp_warning")
+    [e] = status_events(env)
+    assert e.ts_ms == T0 + 5000
+    assert e.status_class == StatusClass.OCCUPIED and e.warning
+
+
+def test_201_status_notification_from_a_call_array() -> None:
+    env, _ = _env("v201_status_notification")
+    [e] = status_events(env)
+    assert (e.evse_id, e.connector_id, e.status_class) == (1, 1, StatusClass.OCCUPIED)
+    assert not e.warning
+
+
+def test_201_notify_event_problem_raises_and_cleared_clears() -> None:
+    env, _ = _env("v201_notify_event_fault")
+    [f] = fault_events(env)  # the temperature reading is not a problem report
+    assert (f.evse_id, f.connector_id, f.component, f.cleared, f.tech_code) == (
+        1,
+        1,
+        "Connector",
+        False,
+        "E042",
+    )
+    state = ConnectorState()
+    assert state.apply_fault(f) and state.faulted
+    env2, _ = _env("v201_notify_event_cleared")
+    [cleared] = fault_events(env2)
+    assert cleared.cleared and state.apply_fault(cleared) and not state.faulted
+
+
+def _ev(t_s: int, status: str) -> StatusEvent:
+    return StatusEvent("C", 1, 1, T0 + t_s * 1000, status, "NoError")
+
+
+def test_a_late_older_status_never_overwrites_a_newer_one() -> None:
+    state = ConnectorState()
+    assert state.apply(_ev(60, "Charging"))
+    assert not state.apply(_ev(30, "Faulted"))  # arrives later, happened earlier
+    assert state.current is not None and state.current.status == "Charging"
+    assert state.transitions == [(T0 + 30_000, StatusClass.FAULTED), (T0 + 60_000, StatusClass.OCCUPIED)]
+
+
+def test_prune_keeps_the_state_in_force() -> None:
+    state = ConnectorState()
+    for t, s in [(0, "Available"), (100, "Charging"), (200, "Finishing")]:
+        state.apply(_ev(t, s))
+    state.prune(T0 + 150_000)
+    assert [t for t, _ in state.transitions] == [T0 + 100_000, T0 + 200_000]
