@@ -11,9 +11,13 @@ from typing import Any
 
 import orjson
 
+from .domain.alerts import AlertKey, AlertState, AlertType
 from .domain.buckets import BUCKET_MS, Contribution, SiteBucket, SiteState
 from .domain.charger import ChargerState
+from .domain.charger_status import ChargerStatus, TrackedAlert
+from .domain.liveness import Liveness
 from .domain.power import EvseSeries, Point
+from .domain.status import ConnectorState, FaultEvent, StatusClass, StatusEvent
 from .domain.timestamps import iso_ms
 
 SITE_POWER_SCHEMA = "chargestream.site.power.v1"
@@ -170,3 +174,87 @@ def site_power_record(b: SiteBucket) -> bytes:
             "final": b.final,
         }
     )
+
+
+# --- charger status table: charger id -> ChargerStatus --------------------------------
+
+
+def encode_status(s: ChargerStatus) -> bytes:
+    return orjson.dumps(
+        {
+            "site": s.site_id,
+            "p": s.partition,
+            "live": [s.liveness.last_seen_ms, s.liveness.interval_s, s.liveness.offline_since_ms],
+            "conn": {
+                k: {
+                    "tr": [[t, c.value] for t, c in cs.transitions],
+                    "cur": _status_event_doc(cs.current),
+                    "faults": {
+                        fk: [
+                            f.evse_id,
+                            f.connector_id,
+                            f.ts_ms,
+                            f.component,
+                            f.variable,
+                            f.cleared,
+                            f.tech_code,
+                        ]
+                        for fk, f in cs.faults.items()
+                    },
+                }
+                for k, cs in s.connectors.items()
+            },
+            "alerts": {
+                fp: {
+                    "k": [
+                        a.key.type.value,
+                        a.key.site_id,
+                        a.key.charger_id,
+                        a.key.evse_id,
+                        a.key.connector_id,
+                    ],
+                    "s": [
+                        a.state.phase,
+                        a.state.since_ms,
+                        a.state.starts_at_ms,
+                        a.state.last_sent_ms,
+                        a.state.flips,
+                    ],
+                    "sum": a.summary,
+                }
+                for fp, a in s.alerts.items()
+            },
+        }
+    )
+
+
+def decode_status(raw: bytes | None, charger_id: str) -> ChargerStatus | None:
+    if not raw:
+        return None
+    d = orjson.loads(raw)
+    s = ChargerStatus(d["site"], Liveness(*d["live"]), partition=d["p"])
+    for k, c in d["conn"].items():
+        s.connectors[k] = ConnectorState(
+            [(t, StatusClass(v)) for t, v in c["tr"]],
+            _status_event(c["cur"], charger_id),
+            {fk: FaultEvent(charger_id, *f) for fk, f in c["faults"].items()},
+        )
+    for fp, a in d["alerts"].items():
+        t, site, charger, evse, conn = a["k"]
+        phase, since, starts, sent, flips = a["s"]
+        s.alerts[fp] = TrackedAlert(
+            AlertKey(AlertType(t), site, charger, evse, conn),
+            AlertState(phase, since, starts, sent, flips),
+            a["sum"],
+        )
+    return s
+
+
+def _status_event_doc(e: StatusEvent | None) -> list[Any] | None:
+    if e is None:
+        return None
+    return [e.evse_id, e.connector_id, e.ts_ms, e.status, e.error_code, e.vendor_error_code, e.info]
+
+
+def _status_event(doc: list[Any] | None, charger_id: str) -> StatusEvent | None:
+    return None if doc is None else StatusEvent(charger_id, *doc)

@@ -1,0 +1,135 @@
+"""One charger's status, liveness and alerts, updated by messages and by clock ticks.
+
+``on_message`` is called for every valid message of the charger (any message proves it
+is alive); ``on_tick`` by timers, with nothing arriving, to find silence. Both only
+record conditions; ``due_notices`` turns them, with the alert hysteresis, into what to
+send. Connector keys are "<evse>/<connector>"; EVSE 0 is the whole charger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .alerts import AlertKey, AlertRules, AlertState, AlertType, Notice, observe, tick
+from .liveness import Liveness, LivenessRules
+from .status import ConnectorState, FaultEvent, StatusClass, StatusEvent
+
+HISTORY_MS = 2 * 86_400_000  # transitions kept: the 1-day availability window and a margin
+
+
+@dataclass(slots=True)
+class TrackedAlert:
+    key: AlertKey
+    state: AlertState = field(default_factory=AlertState)
+    summary: str = ""
+
+
+@dataclass(slots=True)
+class ChargerStatus:
+    site_id: str
+    liveness: Liveness
+    connectors: dict[str, ConnectorState] = field(default_factory=dict)
+    alerts: dict[str, TrackedAlert] = field(default_factory=dict)  # by fingerprint
+    partition: int = -1
+
+    def connector(self, evse_id: int, connector_id: int) -> ConnectorState:
+        return self.connectors.setdefault(f"{evse_id}/{connector_id}", ConnectorState())
+
+    def current_classes(self) -> dict[str, StatusClass]:
+        """Each connector's class now; all unknown while the charger is offline."""
+        offline = self.liveness.offline_since_ms is not None
+        return {
+            k: StatusClass.UNKNOWN if offline or c.current is None else c.current.status_class
+            for k, c in self.connectors.items()
+        }
+
+
+def new_status(site_id: str, received_at_ms: int, interval_s: float | None) -> ChargerStatus:
+    return ChargerStatus(site_id, Liveness(received_at_ms, interval_s))
+
+
+def _alert(
+    s: ChargerStatus,
+    charger_id: str,
+    kind: AlertType,
+    evse: int | None = None,
+    connector: int | None = None,
+    summary: str = "",
+) -> TrackedAlert:
+    key = AlertKey(kind, s.site_id, charger_id, evse, connector)
+    tracked = s.alerts.setdefault(key.fingerprint, TrackedAlert(key))
+    if summary:
+        tracked.summary = summary
+    return tracked
+
+
+def on_message(s: ChargerStatus, charger_id: str, received_at_ms: int, rules: AlertRules) -> None:
+    """Any message: the charger is alive (an offline alert, if any, starts to clear)."""
+    offline_since = s.liveness.seen(received_at_ms)
+    if offline_since is not None:
+        observe(_alert(s, charger_id, AlertType.CHARGER_OFFLINE).state, False, received_at_ms, rules)
+
+
+def on_status(s: ChargerStatus, e: StatusEvent, rules: AlertRules) -> bool:
+    """A status notification; True if it became the connector's current status."""
+    conn = s.connector(e.evse_id, e.connector_id)
+    current = conn.apply(e)
+    conn.prune(e.ts_ms - HISTORY_MS)
+    if not current:
+        return False  # older than what we know: history only
+    where = f"{e.charger_id} EVSE {e.evse_id}" if e.evse_id else e.charger_id
+    fault = _alert(
+        s,
+        e.charger_id,
+        AlertType.CONNECTOR_FAULT,
+        e.evse_id,
+        e.connector_id,
+        f"{where} faulted ({e.error_code or 'no error code'}{', ' + e.info if e.info else ''})",
+    )
+    observe(fault.state, conn.faulted, e.ts_ms, rules)
+    warning = _alert(
+        s,
+        e.charger_id,
+        AlertType.CONNECTOR_WARNING,
+        e.evse_id,
+        e.connector_id,
+        f"{where} reports {e.error_code} while {e.status}",
+    )
+    observe(warning.state, e.warning, e.ts_ms, rules)
+    return True
+
+
+def on_fault(s: ChargerStatus, e: FaultEvent, rules: AlertRules) -> None:
+    conn = s.connector(e.evse_id, e.connector_id)
+    if conn.apply_fault(e):
+        where = f"{e.charger_id} EVSE {e.evse_id}" if e.evse_id else e.charger_id
+        fault = _alert(
+            s,
+            e.charger_id,
+            AlertType.CONNECTOR_FAULT,
+            e.evse_id,
+            e.connector_id,
+            f"{where}: {e.component} {e.variable}{' ' + e.tech_code if e.tech_code else ''}",
+        )
+        observe(fault.state, conn.faulted, e.ts_ms, rules)
+
+
+def newly_offline(s: ChargerStatus, now_ms: int, rules: LivenessRules) -> int | None:
+    """When the charger went offline, if that happened by ``now_ms`` and is news."""
+    return s.liveness.check(now_ms, rules)
+
+
+def mark_offline(s: ChargerStatus, charger_id: str, since_ms: int, rules: AlertRules) -> None:
+    summary = f"{charger_id} at {s.site_id} silent since {since_ms // 1000} (epoch s)"
+    observe(_alert(s, charger_id, AlertType.CHARGER_OFFLINE, summary=summary).state, True, since_ms, rules)
+
+
+def due_notices(s: ChargerStatus, now_ms: int, rules: AlertRules) -> list[tuple[TrackedAlert, Notice]]:
+    out = []
+    for fp, tracked in list(s.alerts.items()):
+        notice = tick(tracked.state, now_ms, rules)
+        if notice is not None:
+            out.append((tracked, notice))
+        if tracked.state.phase == "inactive" and notice is None and not tracked.state.flips:
+            del s.alerts[fp]  # never fired and long quiet: nothing to remember
+    return out
