@@ -52,6 +52,7 @@ def _alert(
     s: ChargerStatus,
     charger_id: str,
     kind: AlertType,
+    *,
     evse: int | None = None,
     connector: int | None = None,
     summary: str = "",
@@ -82,18 +83,18 @@ def on_status(s: ChargerStatus, e: StatusEvent, rules: AlertRules) -> bool:
         s,
         e.charger_id,
         AlertType.CONNECTOR_FAULT,
-        e.evse_id,
-        e.connector_id,
-        f"{where} faulted ({e.error_code or 'no error code'}{', ' + e.info if e.info else ''})",
+        evse=e.evse_id,
+        connector=e.connector_id,
+        summary=f"{where} faulted ({e.error_code or 'no error code'}{', ' + e.info if e.info else ''})",
     )
     observe(fault.state, conn.faulted, e.ts_ms, rules)
     warning = _alert(
         s,
         e.charger_id,
         AlertType.CONNECTOR_WARNING,
-        e.evse_id,
-        e.connector_id,
-        f"{where} reports {e.error_code} while {e.status}",
+        evse=e.evse_id,
+        connector=e.connector_id,
+        summary=f"{where} reports {e.error_code} while {e.status}",
     )
     observe(warning.state, e.warning, e.ts_ms, rules)
     return True
@@ -107,9 +108,9 @@ def on_fault(s: ChargerStatus, e: FaultEvent, rules: AlertRules) -> None:
             s,
             e.charger_id,
             AlertType.CONNECTOR_FAULT,
-            e.evse_id,
-            e.connector_id,
-            f"{where}: {e.component} {e.variable}{' ' + e.tech_code if e.tech_code else ''}",
+            evse=e.evse_id,
+            connector=e.connector_id,
+            summary=f"{where}: {e.component} {e.variable}{' ' + e.tech_code if e.tech_code else ''}",
         )
         observe(fault.state, conn.faulted, e.ts_ms, rules)
 
