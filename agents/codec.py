@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from .domain.alerts import AlertKey, AlertState, AlertType
+from .domain.alerts import AlertKey, AlertState, AlertType, Notice
 from .domain.buckets import BUCKET_MS, Contribution, SiteBucket, SiteState
 from .domain.charger import ChargerState
 from .domain.charger_status import ChargerStatus, TrackedAlert
@@ -258,3 +258,30 @@ def _status_event_doc(e: StatusEvent | None) -> list[Any] | None:
 
 def _status_event(doc: list[Any] | None, charger_id: str) -> StatusEvent | None:
     return None if doc is None else StatusEvent(charger_id, *doc)
+
+
+# --- the alerts topic ------------------------------------------------------------------
+
+ALERT_SCHEMA = "chargestream.alert.v1"
+
+
+def alert_record(tracked: TrackedAlert, notice: Notice) -> dict[str, Any]:
+    """One record of chargestream.alerts.v1 (schemas/alert.v1.json), keyed by fingerprint."""
+    k = tracked.key
+    return {
+        "schema": ALERT_SCHEMA,
+        "fingerprint": k.fingerprint,
+        "dedup_key": k.dedup_key,
+        "type": k.type.value,
+        "severity": k.labels()["severity"],
+        "status": "resolved" if notice.kind == "resolve" else "firing",
+        "site_id": k.site_id,
+        "charger_id": k.charger_id or None,
+        "evse_id": k.evse_id,
+        "connector_id": k.connector_id,
+        "summary": tracked.summary,
+        "starts_at": iso_ms(notice.starts_at_ms),
+        "ends_at": iso_ms(notice.ends_at_ms) if notice.ends_at_ms is not None else None,
+        "flap_count": notice.flap_count,
+        "labels": k.labels(),
+    }

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
         "ocpp.StopTransaction",
         "ocpp.TransactionEvent",
     )
+    # Status-carrying topics; any valid message on any input topic also proves a charger alive.
+    status_topics: Annotated[tuple[str, ...], NoDecode] = (
+        "ocpp.StatusNotification",
+        "ocpp.NotifyEvent",
+        "ocpp.Heartbeat",
+        "ocpp.BootNotification",
+    )
+    ticks_topic: str = "chargestream.ticks.v1"  # internal: clock ticks, one per input partition
+    alerts_topic: str = "chargestream.alerts.v1"
     site_contributions_topic: str = "chargestream.site.contributions.v1"  # internal repartition
     site_power_topic: str = "chargestream.site.power.v1"
     registry_topic: str = "chargestream.chargers.v1"
@@ -51,6 +60,17 @@ class Settings(BaseSettings):
     idle_partition_seconds: float = Field(10.0, gt=0)  # a partition this quiet advances on the clock
 
     timeseries_backend: Literal["cassandra", "memory"] = "cassandra"  # memory: benchmarks only
+    # Liveness and alerts
+    heartbeat_interval_seconds: float = Field(300.0, gt=0)  # unless the registry says otherwise
+    missed_heartbeats: int = Field(2, ge=1)
+    offline_grace_seconds: float = Field(30.0, ge=0)
+    tick_interval_seconds: float = Field(1.0, gt=0)
+    alert_raise_after_seconds: float = Field(60.0, ge=0)
+    alert_clear_after_seconds: float = Field(120.0, ge=0)
+    alert_renotify_seconds: float = Field(120.0, gt=0)
+    alertmanager_url: str | None = None  # e.g. http://127.0.0.1:9093; off by default
+    alertmanager_timeout_seconds: float = Field(5.0, gt=0)
+
     cassandra_max_in_flight: int = Field(256, ge=1)
     cassandra_retries: int = Field(5, ge=0)
 
@@ -60,7 +80,7 @@ class Settings(BaseSettings):
     web_port: int = 6066
     web_host: str = "127.0.0.1"
 
-    @field_validator("cassandra_contact_points", "meter_topics", mode="before")
+    @field_validator("cassandra_contact_points", "meter_topics", "status_topics", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -29,6 +29,14 @@ class Metrics:
         self.site_buckets = Counter(
             "chargestream_site_buckets", "Site power bucket revisions published", ["final"], registry=registry
         )
+        self.alerts = Counter(
+            "chargestream_alerts", "Alert state changes published", ["type", "status"], registry=registry
+        )
+        self.alertmanager_failures = Counter(
+            "chargestream_alertmanager_failures",
+            "Posts to Alertmanager that failed (re-sent later)",
+            registry=registry,
+        )
         self.late_contributions = Counter(
             "chargestream_late_contributions", "Contributions for buckets already final", registry=registry
         )

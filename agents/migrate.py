@@ -22,12 +22,14 @@ def topic_specs(s: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     """name -> (partitions, config) for every topic chargestream reads or writes."""
     n = s.topic_partitions
     specs: dict[str, tuple[int, dict[str, str]]] = {}
-    for topic in s.meter_topics:
+    for topic in (*s.meter_topics, *s.status_topics):
         specs[topic] = (n, {})
         specs[topic + s.dead_letter_suffix] = (n, {"retention.ms": str(30 * 86_400_000)})
     specs[s.site_contributions_topic] = (n, {"retention.ms": str(86_400_000)})
     specs[s.site_power_topic] = (n, {})
     specs[s.registry_topic] = (n, {"cleanup.policy": "compact"})
+    specs[s.ticks_topic] = (n, {"retention.ms": str(3_600_000)})
+    specs[s.alerts_topic] = (n, {"cleanup.policy": "compact"})
     return specs
 
 

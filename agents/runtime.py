@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Settings, get_settings
+from .domain.alerts import AlertRules
 from .domain.buckets import BucketRules
+from .domain.liveness import LivenessRules
 from .registry import ChargerRegistry, RegistryReader
+from .sinks.alertmanager import Alertmanager, AlertReceiver, NoAlertmanager
 from .sinks.timeseries import CassandraStore, MemoryStore, TimeSeriesStore
 
 
@@ -18,6 +21,9 @@ class Runtime:
     rules: BucketRules
     store: TimeSeriesStore
     registry: ChargerRegistry
+    alert_rules: AlertRules
+    live_rules: LivenessRules
+    alertmanager: AlertReceiver
     cluster: Any = None
 
 
@@ -38,20 +44,38 @@ def _build(s: Settings) -> Runtime:
     from .domain.power import PowerRules
 
     rules = BucketRules(grace_ms=int(s.grace_seconds * 1000), power=PowerRules())
+    alert_rules = AlertRules(
+        raise_after_ms=int(s.alert_raise_after_seconds * 1000),
+        clear_after_ms=int(s.alert_clear_after_seconds * 1000),
+        renotify_ms=int(s.alert_renotify_seconds * 1000),
+    )
+    live_rules = LivenessRules(
+        heartbeat_interval_s=s.heartbeat_interval_seconds,
+        missed_heartbeats=s.missed_heartbeats,
+        grace_s=s.offline_grace_seconds,
+    )
+    alertmanager: AlertReceiver = (
+        Alertmanager(s.alertmanager_url, s.alertmanager_timeout_seconds)
+        if s.alertmanager_url
+        else NoAlertmanager()
+    )
     registry = ChargerRegistry()
     reader = RegistryReader(registry, s.kafka_bootstrap, s.registry_topic, s.kafka_timeout_seconds)
     reader.start()
     reader.caught_up.wait(s.kafka_timeout_seconds)  # best effort: entries keep arriving after
+    store: TimeSeriesStore
+    cluster = None
     if s.timeseries_backend == "memory":
-        return Runtime(s, rules, MemoryStore(), registry)
-    from .cassandra_session import connect
+        store = MemoryStore()
+    else:
+        from .cassandra_session import connect
 
-    cluster, session = connect(s)
-    store = CassandraStore(
-        session,
-        s.cassandra_keyspace,
-        max_in_flight=s.cassandra_max_in_flight,
-        retries=s.cassandra_retries,
-        timeout_s=s.cassandra_timeout_seconds,
-    )
-    return Runtime(s, rules, store, registry, cluster)
+        cluster, session = connect(s)
+        store = CassandraStore(
+            session,
+            s.cassandra_keyspace,
+            max_in_flight=s.cassandra_max_in_flight,
+            retries=s.cassandra_retries,
+            timeout_s=s.cassandra_timeout_seconds,
+        )
+    return Runtime(s, rules, store, registry, alert_rules, live_rules, alertmanager, cluster)

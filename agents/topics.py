@@ -22,13 +22,17 @@ RAW: dict[str, Any] = {
 }
 RAW_TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}  # bytes types mean the raw codec
 
-meter_input = app.topic(*settings.meter_topics, **RAW)
+# Stage 1 reads every input topic and the clock ticks, all co-partitioned by charger.
+charger_input = app.topic(*settings.meter_topics, *settings.status_topics, settings.ticks_topic, **RAW)
+ticks = app.topic(settings.ticks_topic, partitions=settings.topic_partitions, **RAW)
+alerts = app.topic(settings.alerts_topic, **RAW)
 site_contributions = app.topic(settings.site_contributions_topic, partitions=settings.topic_partitions, **RAW)
 site_power = app.topic(settings.site_power_topic, **RAW)
 
 # Stage 1: charger id -> ChargerState; input partition -> watermark (largest received_at).
 charger_state = app.Table("charger-state", partitions=settings.topic_partitions, **RAW_TABLE)
 input_watermarks = app.Table("input-watermarks", partitions=settings.topic_partitions, **RAW_TABLE)
+charger_status = app.Table("charger-status", partitions=settings.topic_partitions, **RAW_TABLE)
 # Stage 2: site id -> SiteEntry; partition of the contributions topic -> input watermarks.
 site_state = app.Table("site-state", partitions=settings.topic_partitions, **RAW_TABLE)
 site_watermarks = app.Table("site-watermarks", partitions=settings.topic_partitions, **RAW_TABLE)

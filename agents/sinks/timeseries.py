@@ -42,6 +42,7 @@ class StoreError(RuntimeError):
 class TimeSeriesStore(Protocol):
     async def write_samples(self, rows: Iterable[SampleRow]) -> None: ...
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None: ...
+    async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -101,15 +102,47 @@ def bucket_values(b: SiteBucket) -> tuple[Any, ...]:
     )
 
 
+def alert_values(r: dict[str, Any]) -> tuple[Any, ...]:
+    """The alert_history row for an alerts-topic record, in ALERT_INSERT's column order."""
+    starts = _parse_iso(r["starts_at"])
+    ends = _parse_iso(r["ends_at"]) if r["ends_at"] else None
+    return (
+        r["site_id"],
+        starts.date(),
+        starts,
+        r["fingerprint"],
+        r["type"],
+        r["severity"],
+        r["charger_id"],
+        r["evse_id"],
+        r["connector_id"],
+        r["summary"],
+        r["status"],
+        ends,
+        r["flap_count"],
+        r["dedup_key"],
+    )
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 @dataclass
 class MemoryStore:
     """Rows by primary key, as Cassandra would hold them after upserts."""
 
     samples: dict[tuple[Any, ...], tuple[Any, ...]]
     buckets: dict[tuple[Any, ...], tuple[Any, ...]]
+    alerts: dict[tuple[Any, ...], tuple[Any, ...]]
 
     def __init__(self) -> None:
-        self.samples, self.buckets = {}, {}
+        self.samples, self.buckets, self.alerts = {}, {}, {}
+
+    async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None:
+        for r in records:
+            v = alert_values(r)
+            self.alerts[v[:4]] = v
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None:
         for row in rows:
@@ -134,6 +167,11 @@ SAMPLE_INSERT = (
     "soc_percent, vi_power_w, inlet_power_w, inlet_energy_wh, late, quirks) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+ALERT_INSERT = (
+    "INSERT INTO {ks}.alert_history (site_id, day, starts_at, fingerprint, alert_type, severity, charger_id, "
+    "evse_id, connector_id, summary, status, ends_at, flap_count, dedup_key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 BUCKET_INSERT = (
     "INSERT INTO {ks}.site_power_1m (site_id, day, bucket_start, energy_wh, mean_power_w, peak_power_w, "
     "current_power_w, connectors_reporting, connectors_total, coverage, rolling_5m_mean_power_w, "
@@ -151,6 +189,7 @@ class CassandraStore:
         self._session = session
         self._sample = session.prepare(SAMPLE_INSERT.format(ks=keyspace))
         self._bucket = session.prepare(BUCKET_INSERT.format(ks=keyspace))
+        self._alert = session.prepare(ALERT_INSERT.format(ks=keyspace))
         self._slots = asyncio.Semaphore(max_in_flight)
         self._retries = retries
         self._timeout_s = timeout_s
@@ -160,6 +199,9 @@ class CassandraStore:
 
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None:
         await asyncio.gather(*(self._write(self._bucket, bucket_values(b), "site_power_1m") for b in buckets))
+
+    async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None:
+        await asyncio.gather(*(self._write(self._alert, alert_values(r), "alert_history") for r in records))
 
     async def _write(self, statement: Any, values: tuple[Any, ...], table: str) -> None:
         from cassandra import OperationTimedOut, Unavailable, WriteTimeout

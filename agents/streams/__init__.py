@@ -1,5 +1,5 @@
 """Thin agents: decode, call the domain, hand results to the sinks."""
 
-from . import meter, site_power
+from . import charger, meter, site_power, status
 
-__all__ = ["meter", "site_power"]
+__all__ = ["charger", "meter", "site_power", "status"]

@@ -1,4 +1,4 @@
-"""Stage 1: meter-carrying OCPP messages -> sample history + site bucket contributions."""
+"""Stage 1, meter data: OCPP meter messages -> sample history + site bucket contributions."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import faust
-
 from agents import codec
 from agents.app import app
 from agents.domain import meter as meter_domain
 from agents.domain.charger import apply_meter_message
-from agents.domain.envelope import Envelope, decode
+from agents.domain.envelope import Envelope
 from agents.domain.errors import Reason, Rejected
-from agents.domain.validation import validate
 from agents.metrics import metrics
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import runtime
@@ -24,7 +21,6 @@ from agents.topics import (
     charger_state,
     dead_letter_topic,
     input_watermarks,
-    meter_input,
     settings,
     site_contributions,
 )
@@ -42,24 +38,9 @@ _last_event_wall: dict[tuple[str, int], float] = {}
 _started_wall = time.monotonic()
 
 
-@app.agent(meter_input)
-async def meter_stage(stream: faust.StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle(event.message)
-
-
-async def handle(msg: Any) -> None:
+async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: int) -> None:
+    """A valid meter-carrying message: history rows, and contributions for stage 2."""
     rt = await runtime()
-    env = decode(msg.value or b"", settings.max_message_bytes)
-    quirks: list[str] | Rejected = env if isinstance(env, Rejected) else validate(env)
-    if isinstance(quirks, Rejected):
-        await _dead_letter(msg, quirks)
-        return
-    assert isinstance(env, Envelope)
-    if env.action not in METER_ACTIONS:
-        metrics.events.labels(msg.topic, "ignored").inc()
-        return
-    watermark = _advance(msg.topic, msg.partition, env.received_at_ms)
     info = rt.registry.get(env.charger_id)
     site_id = env.site_id or (info.site_id if info else _unknown_charger())
     rules = rt.rules
@@ -80,7 +61,7 @@ async def handle(msg: Any) -> None:
         )
     except Exception as exc:  # a bug of ours: dead-letter the input, keep the worker going
         log.exception("processing %s %s from %s failed", env.ocpp_version, env.action, env.charger_id)
-        await _dead_letter(msg, Rejected(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300]))
+        await dead_letter(msg, Rejected(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300]))
         return
     if update.duplicate:
         metrics.events.labels(msg.topic, "duplicate").inc()
@@ -102,7 +83,7 @@ def _unknown_charger() -> str:
     return UNASSIGNED_SITE
 
 
-def _advance(topic: str, partition: int, received_at_ms: int) -> int:
+def advance(topic: str, partition: int, received_at_ms: int) -> int:
     """The partition's watermark after this event; each topic's part persisted in the changelog."""
     tp = (topic, partition)
     _last_event_wall[tp] = time.monotonic()
@@ -113,10 +94,10 @@ def _advance(topic: str, partition: int, received_at_ms: int) -> int:
         current = received_at_ms
         input_watermarks[f"{topic}/{partition}".encode()] = codec.encode_int(current)
     _watermarks[tp] = current
-    return _partition_watermark(partition)
+    return partition_watermark(partition)
 
 
-def _partition_watermark(partition: int, now_ms: int | None = None) -> int:
+def partition_watermark(partition: int, now_ms: int | None = None) -> int:
     """Min over the partition's active topics; with none active, the clock less the idle time."""
     now_wall = time.monotonic()
     mine = [(tp, wm) for tp, wm in _watermarks.items() if tp[1] == partition]
@@ -133,7 +114,7 @@ def _partition_watermark(partition: int, now_ms: int | None = None) -> int:
     return max(known, now_ms - int(settings.idle_partition_seconds * 1000))
 
 
-async def _dead_letter(msg: Any, rejected: Rejected) -> None:
+async def dead_letter(msg: Any, rejected: Rejected) -> None:
     headers = dead_letter_headers(
         rejected,
         topic=msg.topic,
@@ -154,15 +135,16 @@ async def broadcast_watermarks() -> None:
     the wall clock, so buckets still close when a whole partition goes quiet.
     """
     now_ms = int(time.time() * 1000)
-    for partition in _assigned_input_partitions():
-        value = codec.encode_watermark(partition, _partition_watermark(partition, now_ms))
+    for partition in assigned_input_partitions():
+        value = codec.encode_watermark(partition, partition_watermark(partition, now_ms))
         for q in range(settings.topic_partitions):
             await site_contributions.send(value=value, partition=q)
 
 
-def _assigned_input_partitions() -> set[int]:
+def assigned_input_partitions() -> set[int]:
     try:
         assignment = app.consumer.assignment()
     except Exception:  # not started or rebalancing: nothing to report this round
         return set()
-    return {tp.partition for tp in assignment if tp.topic in settings.meter_topics}
+    inputs = {*settings.meter_topics, *settings.status_topics}
+    return {tp.partition for tp in assignment if tp.topic in inputs}

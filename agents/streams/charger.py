@@ -1,0 +1,41 @@
+"""Stage 1: every input message of a charger, and the clock ticks, in one agent.
+
+One agent keeps one writer per charger: meter data, status and liveness of a charger
+all arrive on co-partitioned topics keyed by charger id and are handled in order here.
+"""
+
+from __future__ import annotations
+
+import faust
+import orjson
+
+from agents.app import app
+from agents.domain.envelope import Envelope, decode
+from agents.domain.errors import Rejected
+from agents.domain.validation import validate
+from agents.metrics import metrics
+from agents.streams import meter, status
+from agents.topics import charger_input, settings
+
+
+@app.agent(charger_input)
+async def charger_stage(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        msg = event.message
+        if msg.topic == settings.ticks_topic:
+            await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
+            continue
+        env = decode(msg.value or b"", settings.max_message_bytes)
+        quirks: list[str] | Rejected = env if isinstance(env, Rejected) else validate(env)
+        if isinstance(quirks, Rejected):
+            await meter.dead_letter(msg, quirks)
+            continue
+        assert isinstance(env, Envelope)
+        watermark = meter.advance(msg.topic, msg.partition, env.received_at_ms)
+        await status.handle_status(env, msg.partition)
+        if env.action in meter.METER_ACTIONS:
+            await meter.handle_meter(msg, env, quirks, watermark)
+        elif env.action in status.STATUS_ACTIONS:
+            metrics.events.labels(msg.topic, "processed").inc()
+        else:
+            metrics.events.labels(msg.topic, "ignored").inc()  # valid OCPP, proof of life only
