@@ -97,6 +97,14 @@ def advance(topic: str, partition: int, received_at_ms: int) -> int:
     return partition_watermark(partition)
 
 
+def partition_heard(partition: int) -> bool:
+    """Whether this worker has had an event of the partition, or waited long enough to know
+    it is idle. Until then (just started, maybe a backlog ahead) silence proves nothing."""
+    if any(tp[1] == partition for tp in _last_event_wall):
+        return True
+    return time.monotonic() - _started_wall > settings.idle_partition_seconds
+
+
 def partition_watermark(partition: int, now_ms: int | None = None) -> int:
     """Min over the partition's active topics; with none active, the clock less the idle time."""
     now_wall = time.monotonic()

@@ -28,7 +28,7 @@ from agents.domain.status import fault_events, status_events
 from agents.metrics import metrics
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import Runtime, runtime
-from agents.streams.meter import assigned_input_partitions, partition_watermark
+from agents.streams.meter import assigned_input_partitions, partition_heard, partition_watermark
 from agents.topics import alerts, charger_status, settings, ticks
 
 STATUS_ACTIONS = frozenset({"StatusNotification", "NotifyEvent", "Heartbeat", "BootNotification"})
@@ -59,6 +59,8 @@ async def handle_status(env: Envelope, partition: int) -> None:
 async def on_tick(partition: int, now_ms: int) -> None:
     """Find chargers of this partition gone silent; send what alerts are due."""
     rt = await runtime()
+    if not partition_heard(partition):
+        return
     # While the partition is read behind the clock (a backlog after downtime), silence is
     # judged at the partition's own progress, not at wall-clock time.
     idle_ms = int(settings.idle_partition_seconds * 1000)
