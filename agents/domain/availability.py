@@ -5,7 +5,8 @@ time, and add up time per status class, clipped to the window. While a charger i
 offline its connectors are ``unknown`` (chargers report their state on reconnecting,
 not what happened while offline). Time inside excluded intervals (utility outage,
 vandalism, planned maintenance), and by default operator ``unavailable`` time, is
-excluded from the uptime denominator.
+excluded: such outage time leaves the uptime denominator (time up inside an excluded
+interval still counts as up).
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def connector_availability(
             i = bisect_right(times, a) - 1
             cls = transitions[i][1] if i >= 0 else StatusClass.UNKNOWN
         ms[cls] = ms.get(cls, 0) + (b - a)
-        if _inside(a, excluded) or (unavailable_is_excluded and cls == StatusClass.UNAVAILABLE):
+        if cls not in UP and (
+            _inside(a, excluded) or (unavailable_is_excluded and cls == StatusClass.UNAVAILABLE)
+        ):
             excluded_ms += b - a
     return Availability(w0, w1, ms, excluded_ms, w1 - w0)
 

@@ -20,13 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .envelope import Envelope
-from .timestamps import parse_iso_ms
 
-# Clocks that lie: a reading stamped this far ahead of the CSMS's receipt, or this far
-# behind (a clock never set: 1970, 2000), gets the receipt time instead, tagged. Genuinely
+# Clocks that lie (see timestamps.trusted_time) get the receipt time, tagged. Genuinely
 # queued readings (hours or days old) keep their own time and simply arrive late.
-MAX_CLOCK_AHEAD_MS = 5 * 60_000
-MAX_CLOCK_BEHIND_MS = 365 * 86_400_000
+from .timestamps import parse_iso_ms, trusted_time
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER_IMPORT = "Power.Active.Import"
@@ -126,7 +123,7 @@ def _register(
 ) -> MeterReading:
     quirks: list[str] = []
     parsed, _ = parse_iso_ms(timestamp) or (env.received_at_ms, False)
-    ts_ms = _trusted_time(parsed, env.received_at_ms, quirks)
+    ts_ms = trusted_time(parsed, env.received_at_ms, quirks)
     return MeterReading(
         env.charger_id,
         evse_id,
@@ -149,7 +146,7 @@ def _from_meter_values(
         if ts is None:
             continue
         values, inlet, vi, context, quirks = _one_reading(env, mv["sampledValue"])
-        ts_ms = _trusted_time(ts[0], env.received_at_ms, quirks)
+        ts_ms = trusted_time(ts[0], env.received_at_ms, quirks)
         out.append(
             MeterReading(
                 env.charger_id,
@@ -166,16 +163,6 @@ def _from_meter_values(
             )
         )
     return out
-
-
-def _trusted_time(ts_ms: int, received_at_ms: int, quirks: list[str]) -> int:
-    if ts_ms > received_at_ms + MAX_CLOCK_AHEAD_MS:
-        quirks.append("clock_ahead")
-        return received_at_ms
-    if ts_ms < received_at_ms - MAX_CLOCK_BEHIND_MS:
-        quirks.append("clock_unset")
-        return received_at_ms
-    return ts_ms
 
 
 def _one_reading(

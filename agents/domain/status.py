@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from .envelope import Envelope
-from .timestamps import parse_iso_ms
+from .timestamps import parse_iso_ms, trusted_time
 
 
 class StatusClass(StrEnum):
@@ -163,9 +163,10 @@ def fault_events(env: Envelope) -> list[FaultEvent]:
     return out
 
 
-def _ts(text: Any, fallback_ms: int) -> int:
+def _ts(text: Any, received_at_ms: int) -> int:
+    """The event's own time (optional in 1.6: receipt time then), unless the clock lies."""
     parsed = parse_iso_ms(text) if isinstance(text, str) else None
-    return parsed[0] if parsed else fallback_ms
+    return trusted_time(parsed[0], received_at_ms, []) if parsed else received_at_ms
 
 
 @dataclass(slots=True)

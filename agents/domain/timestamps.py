@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+MAX_CLOCK_AHEAD_MS = 5 * 60_000  # a charger clock this far ahead of the CSMS is wrong
+MAX_CLOCK_BEHIND_MS = 365 * 86_400_000  # ... this far behind it was never set (1970, 2000)
+
 
 def parse_iso_ms(text: str) -> tuple[int, bool] | None:
     """Epoch milliseconds and whether the text lacked a UTC offset (read as UTC).
@@ -29,3 +32,14 @@ def iso_ms(epoch_ms: int) -> str:
     return (
         datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
+
+
+def trusted_time(ts_ms: int, received_at_ms: int, quirks: list[str]) -> int:
+    """The charger's time unless its clock plainly lies; then the receipt time (noted)."""
+    if ts_ms > received_at_ms + MAX_CLOCK_AHEAD_MS:
+        quirks.append("clock_ahead")
+        return received_at_ms
+    if ts_ms < received_at_ms - MAX_CLOCK_BEHIND_MS:
+        quirks.append("clock_unset")
+        return received_at_ms
+    return ts_ms

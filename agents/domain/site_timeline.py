@@ -1,0 +1,295 @@
+"""A site's ports through time, folded into closed availability windows and NEVI figures.
+
+Stage 1 sends, in event time, each connector status (as its class) and each charger
+going offline or coming back. Changes wait in ``pending`` until the input watermark less
+the grace has passed them; ``fold`` then adds the time between changes to each open
+window of every connector (1 min, 1 h, 1 day by default) and returns the windows that
+closed. Memory per connector is its open windows, a year of monthly NEVI sums and the
+few changes inside the grace, not a day of history. A change older than the fold point
+is late: it takes effect from the fold point if it is newer than what is in force (the
+closed windows stay as they were) and is reported as late.
+
+Connector keys are "<evse>/<connector>"; EVSE 0 (the whole charger) is not a port and is
+left out. A connector counts from its first status on; while its charger is offline it
+is ``unknown``.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from heapq import merge
+from typing import TypeVar
+
+from .availability import Availability, Interval, nevi_uptime_percent
+from .status import UP, StatusClass
+
+MONTHS_KEPT = 12  # NEVI: trailing twelve months, reported monthly
+DEFAULT_WINDOWS_MS = (60_000, 3_600_000, 86_400_000)
+V = TypeVar("V")
+
+
+@dataclass(slots=True)
+class Window:
+    """An open window's time so far, per class, and its excluded outage time."""
+
+    start: int
+    ms: dict[StatusClass, int] = field(default_factory=dict)
+    excluded_ms: int = 0
+
+
+@dataclass(slots=True)
+class ConnectorLine:
+    cls: StatusClass | None = None  # in force at the fold point; None before the first status
+    since: int = 0  # event time of the status in force (orders late arrivals)
+    pending: list[tuple[int, StatusClass]] = field(default_factory=list)  # after the fold point
+    open: dict[int, Window] = field(default_factory=dict)  # window length -> open window
+    months: dict[int, list[int]] = field(default_factory=dict)  # month index -> [span, up, excl] ms
+
+    @property
+    def latest(self) -> StatusClass | None:
+        return self.pending[-1][1] if self.pending else self.cls
+
+
+@dataclass(slots=True)
+class ChargerLine:
+    offline: bool = False  # at the fold point
+    since: int = 0
+    pending: list[tuple[int, bool]] = field(default_factory=list)
+    connectors: dict[str, ConnectorLine] = field(default_factory=dict)
+
+    @property
+    def latest_offline(self) -> bool:
+        return self.pending[-1][1] if self.pending else self.offline
+
+
+@dataclass(slots=True)
+class SiteTimeline:
+    folded_to: int = 0  # everything before is in the windows; 0: never folded
+    chargers: dict[str, ChargerLine] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedWindow:
+    charger_id: str
+    connector: str
+    length_ms: int
+    availability: Availability
+
+
+@dataclass(frozen=True, slots=True)
+class PortUptime:
+    """NEVI uptime of one port over a calendar month or the trailing twelve months."""
+
+    charger_id: str
+    connector: str
+    period: str  # "month" | "trailing_12_months"
+    period_start: int  # epoch ms, UTC month start
+    period_minutes: float  # minutes the port was known in the period
+    outage_minutes: float
+    excluded_minutes: float
+
+    @property
+    def uptime_percent(self) -> float | None:
+        if self.period_minutes <= 0:
+            return None
+        return nevi_uptime_percent(self.outage_minutes, self.excluded_minutes, self.period_minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class FoldRules:
+    windows_ms: tuple[int, ...] = DEFAULT_WINDOWS_MS  # ascending; each divides a day
+    unavailable_is_excluded: bool = True  # operator Unavailable as planned maintenance
+    excluded: Callable[[str], Sequence[Interval]] = lambda _charger: ()  # outages not counted
+
+
+def is_port(connector: str) -> bool:
+    return not connector.startswith("0/")
+
+
+def record_status(tl: SiteTimeline, charger_id: str, connector: str, ts_ms: int, cls: StatusClass) -> bool:
+    """A connector status at its event time; False if it came too late to count in full."""
+    line = tl.chargers.setdefault(charger_id, ChargerLine()).connectors.setdefault(connector, ConnectorLine())
+    if ts_ms >= tl.folded_to or (line.cls is None and not line.pending):
+        _insert(line.pending, ts_ms, cls)
+        return True
+    if ts_ms > line.since:
+        line.cls, line.since = cls, ts_ms
+    return False
+
+
+def record_liveness(tl: SiteTimeline, charger_id: str, ts_ms: int, offline: bool) -> bool:
+    line = tl.chargers.setdefault(charger_id, ChargerLine())
+    if ts_ms >= tl.folded_to:
+        _insert(line.pending, ts_ms, offline)
+        return True
+    if ts_ms > line.since:
+        line.offline, line.since = offline, ts_ms
+    return False
+
+
+def _insert(pending: list[tuple[int, V]], ts_ms: int, value: V) -> None:
+    for i, (t, _) in enumerate(pending):
+        if t == ts_ms:
+            pending[i] = (ts_ms, value)  # a re-send of the same moment
+            return
+    insort(pending, (ts_ms, value), key=lambda p: p[0])
+
+
+def current_counts(tl: SiteTimeline) -> dict[StatusClass, int]:
+    """Ports per class now (latest known, whatever the watermark); offline chargers' ports unknown."""
+    counts = dict.fromkeys(StatusClass, 0)
+    for ch in tl.chargers.values():
+        offline = ch.latest_offline
+        for key, c in ch.connectors.items():
+            latest = c.latest
+            if latest is not None and is_port(key):
+                counts[StatusClass.UNKNOWN if offline else latest] += 1
+    return counts
+
+
+def no_port_in_service(counts: dict[StatusClass, int]) -> bool:
+    """The site alert's condition: ports known, none available, occupied or reserved."""
+    return sum(counts.values()) > 0 and not any(counts[c] for c in UP)
+
+
+def fold(tl: SiteTimeline, until_ms: int, rules: FoldRules) -> tuple[list[ClosedWindow], list[PortUptime]]:
+    """Move the fold point to ``until_ms``: the windows that closed, and for every port whose
+    longest window closed, its NEVI month-to-date and trailing-twelve-months figures."""
+    if until_ms <= tl.folded_to:
+        return [], []
+    closed: list[ClosedWindow] = []
+    uptimes: list[PortUptime] = []
+    for charger_id, ch in tl.chargers.items():
+        excluded = [(a, b) for a, b in rules.excluded(charger_id) if a < until_ms and b > tl.folded_to]
+        liveness = [(t, v) for t, v in ch.pending if t < until_ms]
+        for key, c in ch.connectors.items():
+            if not is_port(key):
+                c.pending = [p for p in c.pending if p[0] >= until_ms]
+                continue
+            windows = _fold_connector(
+                c, ch.offline, liveness, start=tl.folded_to, until=until_ms, excluded=excluded, rules=rules
+            )
+            for length, a in windows:
+                closed.append(ClosedWindow(charger_id, key, length, a))
+                if length == rules.windows_ms[0]:
+                    _add_month(c, a)
+                if length == rules.windows_ms[-1]:
+                    uptimes += nevi_figures(charger_id, key, c, a.window_start)
+        if liveness:
+            ch.offline, ch.since = liveness[-1][1], liveness[-1][0]
+            del ch.pending[: len(liveness)]
+    tl.folded_to = until_ms
+    return closed, uptimes
+
+
+def _fold_connector(
+    c: ConnectorLine,
+    offline: bool,
+    liveness: list[tuple[int, bool]],
+    *,
+    start: int,
+    until: int,
+    excluded: list[Interval],
+    rules: FoldRules,
+) -> list[tuple[int, Availability]]:
+    mine = [p for p in c.pending if p[0] < until]
+    del c.pending[: len(mine)]
+    out: list[tuple[int, Availability]] = []
+    t = start
+    changes = merge(
+        ((ts, "c", v) for ts, v in mine), ((ts, "l", v) for ts, v in liveness), key=lambda e: e[0]
+    )
+    for ts, kind, value in changes:
+        if c.cls is not None and ts > t:
+            out += _add(c, t, ts, StatusClass.UNKNOWN if offline else c.cls, excluded=excluded, rules=rules)
+        t = max(t, ts)
+        if kind == "c":
+            assert isinstance(value, StatusClass)
+            c.cls, c.since = value, ts
+        else:
+            offline = bool(value)
+    if c.cls is not None and until > t:
+        out += _add(c, t, until, StatusClass.UNKNOWN if offline else c.cls, excluded=excluded, rules=rules)
+    return out
+
+
+def _add(
+    c: ConnectorLine, a: int, b: int, cls: StatusClass, *, excluded: list[Interval], rules: FoldRules
+) -> list[tuple[int, Availability]]:
+    """Add [a, b) in ``cls`` to each open window, closing those whose end it reaches."""
+    out = []
+    for length in rules.windows_ms:
+        t = a
+        while t < b:
+            ws = t - t % length
+            we = ws + length
+            e = min(b, we)
+            w = c.open.get(length)
+            if w is None or w.start != ws:
+                w = c.open[length] = Window(ws)
+            w.ms[cls] = w.ms.get(cls, 0) + (e - t)
+            if cls not in UP:
+                if rules.unavailable_is_excluded and cls == StatusClass.UNAVAILABLE:
+                    w.excluded_ms += e - t
+                else:
+                    w.excluded_ms += sum(max(0, min(e, y) - max(t, x)) for x, y in excluded)
+            if e == we:
+                del c.open[length]
+                out.append((length, Availability(ws, we, w.ms, w.excluded_ms, sum(w.ms.values()))))
+            t = e
+    return out
+
+
+def _month(ts_ms: int) -> int:
+    d = datetime.fromtimestamp(ts_ms / 1000, UTC)
+    return d.year * 12 + d.month - 1
+
+
+def _month_start_ms(month: int) -> int:
+    return int(datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def _add_month(c: ConnectorLine, a: Availability) -> None:
+    month = _month(a.window_start)
+    acc = c.months.setdefault(month, [0, 0, 0])
+    acc[0] += a.span_ms
+    acc[1] += a.up_ms
+    acc[2] += a.excluded_ms
+    for old in [m for m in c.months if m <= month - MONTHS_KEPT]:
+        del c.months[old]
+
+
+def nevi_figures(charger_id: str, connector: str, c: ConnectorLine, at_ms: int) -> list[PortUptime]:
+    """Month to date and trailing twelve months (this month and the eleven before it)."""
+    month = _month(at_ms)
+    this = c.months.get(month, [0, 0, 0])
+    trailing = [sum(v[i] for m, v in c.months.items() if m > month - MONTHS_KEPT) for i in range(3)]
+    out = []
+    for period, (span, up, excl), first in (
+        ("month", this, month),
+        ("trailing_12_months", trailing, month - MONTHS_KEPT + 1),
+    ):
+        out.append(
+            PortUptime(
+                charger_id,
+                connector,
+                period,
+                _month_start_ms(first),
+                span / 60_000,
+                (span - up) / 60_000,
+                excl / 60_000,
+            )
+        )
+    return out
+
+
+def site_totals(closed: Iterable[ClosedWindow]) -> dict[tuple[int, int], Availability]:
+    """Per (window length, window start): the site's connector time added up."""
+    out: dict[tuple[int, int], Availability] = {}
+    for w in closed:
+        k = (w.length_ms, w.availability.window_start)
+        out[k] = out[k] + w.availability if k in out else w.availability
+    return out
