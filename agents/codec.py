@@ -17,6 +17,7 @@ from .domain.charger import ChargerState
 from .domain.charger_status import ChargerStatus, TrackedAlert
 from .domain.liveness import Liveness
 from .domain.power import EvseSeries, Point
+from .domain.site_timeline import Change, ChargerLine, ConnectorLine, SiteTimeline, Window
 from .domain.status import ConnectorState, FaultEvent, StatusClass, StatusEvent
 from .domain.timestamps import iso_ms
 
@@ -85,11 +86,28 @@ def encode_watermark(input_partition: int, watermark_ms: int) -> bytes:
     return orjson.dumps({"type": "watermark", "partition": input_partition, "watermark_ms": watermark_ms})
 
 
-def decode_stage2(raw: bytes) -> Contribution | tuple[int, int]:
-    """A contribution, or (input partition, watermark) from a watermark message."""
+def encode_change(c: Change) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "change",
+            "site_id": c.site_id,
+            "charger_id": c.charger_id,
+            "ts": c.ts_ms,
+            "connector": c.connector,
+            "class": c.cls.value if c.cls else None,
+            "offline": c.offline,
+        }
+    )
+
+
+def decode_stage2(raw: bytes) -> Contribution | Change | tuple[int, int]:
+    """A contribution, a status/liveness change, or (input partition, watermark)."""
     d = orjson.loads(raw)
     if d["type"] == "watermark":
         return int(d["partition"]), int(d["watermark_ms"])
+    if d["type"] == "change":
+        cls = StatusClass(d["class"]) if d["class"] else None
+        return Change(d["site_id"], d["charger_id"], d["ts"], d["connector"], cls, d["offline"])
     return _contribution(d)
 
 
@@ -116,6 +134,9 @@ class SiteEntry:
     state: SiteState = field(default_factory=SiteState)
     partition: int = -1
     dirty: set[int] = field(default_factory=set)  # buckets changed since the last publish
+    timeline: SiteTimeline = field(default_factory=SiteTimeline)
+    counts: dict[StatusClass, int] = field(default_factory=dict)  # last published
+    alert: TrackedAlert | None = None  # site_no_available_connector
 
 
 def encode_site(entry: SiteEntry) -> bytes:
@@ -128,6 +149,9 @@ def encode_site(entry: SiteEntry) -> bytes:
             "final_up_to": s.final_up_to,
             "partition": entry.partition,
             "dirty": sorted(entry.dirty),
+            "tl": _timeline_doc(entry.timeline),
+            "counts": {c.value: n for c, n in entry.counts.items()},
+            "alert": _alert_doc(entry.alert) if entry.alert else None,
         }
     )
 
@@ -142,7 +166,59 @@ def decode_site(raw: bytes | None) -> SiteEntry:
         closed={int(b): (v[0], v[1]) for b, v in d["closed"].items()},
         final_up_to=d["final_up_to"],
     )
-    return SiteEntry(state, d["partition"], set(d["dirty"]))
+    return SiteEntry(
+        state,
+        d["partition"],
+        set(d["dirty"]),
+        _timeline(d["tl"]) if "tl" in d else SiteTimeline(),  # entries from before availability
+        {StatusClass(c): n for c, n in d.get("counts", {}).items()},
+        _tracked(d["alert"]) if d.get("alert") else None,
+    )
+
+
+def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
+    return {
+        "f": tl.folded_to,
+        "c": {
+            charger: [
+                ch.offline,
+                ch.since,
+                ch.pending,
+                {
+                    key: [
+                        c.cls.value if c.cls else None,
+                        c.since,
+                        [[t, v.value] for t, v in c.pending],
+                        {
+                            str(n): [w.start, {k.value: ms for k, ms in w.ms.items()}, w.excluded_ms]
+                            for n, w in c.open.items()
+                        },
+                        {str(m): v for m, v in c.months.items()},
+                    ]
+                    for key, c in ch.connectors.items()
+                },
+            ]
+            for charger, ch in tl.chargers.items()
+        },
+    }
+
+
+def _timeline(d: dict[str, Any]) -> SiteTimeline:
+    tl = SiteTimeline(d["f"])
+    for charger, (offline, since, pending, connectors) in d["c"].items():
+        ch = tl.chargers[charger] = ChargerLine(offline, since, [(t, v) for t, v in pending])
+        for key, (cls, csince, cpending, open_, months) in connectors.items():
+            ch.connectors[key] = ConnectorLine(
+                StatusClass(cls) if cls else None,
+                csince,
+                [(t, StatusClass(v)) for t, v in cpending],
+                {
+                    int(n): Window(w[0], {StatusClass(k): ms for k, ms in w[1].items()}, w[2])
+                    for n, w in open_.items()
+                },
+                {int(m): v for m, v in months.items()},
+            )
+    return tl
 
 
 def _contribution_doc(c: Contribution) -> dict[str, Any]:
@@ -187,7 +263,6 @@ def encode_status(s: ChargerStatus) -> bytes:
             "live": [s.liveness.last_seen_ms, s.liveness.interval_s, s.liveness.offline_since_ms],
             "conn": {
                 k: {
-                    "tr": [[t, c.value] for t, c in cs.transitions],
                     "cur": _status_event_doc(cs.current),
                     "faults": {
                         fk: [
@@ -204,26 +279,7 @@ def encode_status(s: ChargerStatus) -> bytes:
                 }
                 for k, cs in s.connectors.items()
             },
-            "alerts": {
-                fp: {
-                    "k": [
-                        a.key.type.value,
-                        a.key.site_id,
-                        a.key.charger_id,
-                        a.key.evse_id,
-                        a.key.connector_id,
-                    ],
-                    "s": [
-                        a.state.phase,
-                        a.state.since_ms,
-                        a.state.starts_at_ms,
-                        a.state.last_sent_ms,
-                        a.state.flips,
-                    ],
-                    "sum": a.summary,
-                }
-                for fp, a in s.alerts.items()
-            },
+            "alerts": {fp: _alert_doc(a) for fp, a in s.alerts.items()},
         }
     )
 
@@ -235,19 +291,31 @@ def decode_status(raw: bytes | None, charger_id: str) -> ChargerStatus | None:
     s = ChargerStatus(d["site"], Liveness(*d["live"]), partition=d["p"])
     for k, c in d["conn"].items():
         s.connectors[k] = ConnectorState(
-            [(t, StatusClass(v)) for t, v in c["tr"]],
             _status_event(c["cur"], charger_id),
             {fk: FaultEvent(charger_id, *f) for fk, f in c["faults"].items()},
         )
     for fp, a in d["alerts"].items():
-        t, site, charger, evse, conn = a["k"]
-        phase, since, starts, sent, flips = a["s"]
-        s.alerts[fp] = TrackedAlert(
-            AlertKey(AlertType(t), site, charger, evse, conn),
-            AlertState(phase, since, starts, sent, flips),
-            a["sum"],
-        )
+        s.alerts[fp] = _tracked(a)
     return s
+
+
+def _alert_doc(a: TrackedAlert) -> dict[str, Any]:
+    k, st = a.key, a.state
+    return {
+        "k": [k.type.value, k.site_id, k.charger_id, k.evse_id, k.connector_id],
+        "s": [st.phase, st.since_ms, st.starts_at_ms, st.last_sent_ms, st.flips],
+        "sum": a.summary,
+    }
+
+
+def _tracked(a: dict[str, Any]) -> TrackedAlert:
+    t, site, charger, evse, conn = a["k"]
+    phase, since, starts, sent, flips = a["s"]
+    return TrackedAlert(
+        AlertKey(AlertType(t), site, charger, evse, conn),
+        AlertState(phase, since, starts, sent, flips),
+        a["sum"],
+    )
 
 
 def _status_event_doc(e: StatusEvent | None) -> list[Any] | None:

@@ -37,6 +37,19 @@ class Metrics:
             "Posts to Alertmanager that failed (re-sent later)",
             registry=registry,
         )
+        self.status_changes = Counter(
+            "chargestream_status_changes",
+            "Connector status changes by fate: current, out_of_order (older than the current one, "
+            "history only), late (after its availability windows closed)",
+            ["fate"],
+            registry=registry,
+        )
+        self.availability_windows = Counter(
+            "chargestream_availability_windows",
+            "Site availability windows closed, by window length in seconds",
+            ["window_s"],
+            registry=registry,
+        )
         self.late_contributions = Counter(
             "chargestream_late_contributions", "Contributions for buckets already final", registry=registry
         )

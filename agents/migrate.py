@@ -29,7 +29,13 @@ def topic_specs(s: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     specs[s.site_power_topic] = (n, {})
     specs[s.registry_topic] = (n, {"cleanup.policy": "compact"})
     specs[s.ticks_topic] = (n, {"retention.ms": str(3_600_000)})
-    specs[s.alerts_topic] = (n, {"cleanup.policy": "compact"})
+    compacted = {"cleanup.policy": "compact"}
+    specs[s.alerts_topic] = (n, compacted)
+    specs[s.site_availability_topic] = (n, {})
+    specs[s.site_status_topic] = (n, compacted)
+    specs[s.connector_status_topic] = (n, {})
+    specs[s.connector_state_topic] = (n, compacted)
+    specs[s.port_uptime_topic] = (n, compacted)
     return specs
 
 

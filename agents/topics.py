@@ -28,6 +28,11 @@ ticks = app.topic(settings.ticks_topic, partitions=settings.topic_partitions, **
 alerts = app.topic(settings.alerts_topic, **RAW)
 site_contributions = app.topic(settings.site_contributions_topic, partitions=settings.topic_partitions, **RAW)
 site_power = app.topic(settings.site_power_topic, **RAW)
+site_availability = app.topic(settings.site_availability_topic, **RAW)
+site_status = app.topic(settings.site_status_topic, **RAW)
+connector_status = app.topic(settings.connector_status_topic, **RAW)
+connector_state = app.topic(settings.connector_state_topic, **RAW)
+port_uptime = app.topic(settings.port_uptime_topic, **RAW)
 
 # Stage 1: charger id -> ChargerState; input partition -> watermark (largest received_at).
 charger_state = app.Table("charger-state", partitions=settings.topic_partitions, **RAW_TABLE)

@@ -14,8 +14,6 @@ from .alerts import AlertKey, AlertRules, AlertState, AlertType, Notice, observe
 from .liveness import Liveness, LivenessRules
 from .status import ConnectorState, FaultEvent, StatusClass, StatusEvent
 
-HISTORY_MS = 2 * 86_400_000  # transitions kept: the 1-day availability window and a margin
-
 
 @dataclass(slots=True)
 class TrackedAlert:
@@ -64,18 +62,19 @@ def _alert(
     return tracked
 
 
-def on_message(s: ChargerStatus, charger_id: str, received_at_ms: int, rules: AlertRules) -> None:
-    """Any message: the charger is alive (an offline alert, if any, starts to clear)."""
+def on_message(s: ChargerStatus, charger_id: str, received_at_ms: int, rules: AlertRules) -> bool:
+    """Any message: the charger is alive (an offline alert, if any, starts to clear).
+    True if this brings the charger back online."""
     offline_since = s.liveness.seen(received_at_ms)
     if offline_since is not None:
         observe(_alert(s, charger_id, AlertType.CHARGER_OFFLINE).state, False, received_at_ms, rules)
+    return offline_since is not None
 
 
 def on_status(s: ChargerStatus, e: StatusEvent, rules: AlertRules) -> bool:
     """A status notification; True if it became the connector's current status."""
     conn = s.connector(e.evse_id, e.connector_id)
     current = conn.apply(e)
-    conn.prune(e.ts_ms - HISTORY_MS)
     if not current:
         return False  # older than what we know: history only
     where = f"{e.charger_id} EVSE {e.evse_id}" if e.evse_id else e.charger_id
@@ -100,9 +99,11 @@ def on_status(s: ChargerStatus, e: StatusEvent, rules: AlertRules) -> bool:
     return True
 
 
-def on_fault(s: ChargerStatus, e: FaultEvent, rules: AlertRules) -> None:
+def on_fault(s: ChargerStatus, e: FaultEvent, rules: AlertRules) -> bool:
+    """A NotifyEvent fault raised or cleared; True if the connector's open faults changed."""
     conn = s.connector(e.evse_id, e.connector_id)
-    if conn.apply_fault(e):
+    changed = conn.apply_fault(e)
+    if changed:
         where = f"{e.charger_id} EVSE {e.evse_id}" if e.evse_id else e.charger_id
         fault = _alert(
             s,
@@ -113,6 +114,15 @@ def on_fault(s: ChargerStatus, e: FaultEvent, rules: AlertRules) -> None:
             summary=f"{where}: {e.component} {e.variable}{' ' + e.tech_code if e.tech_code else ''}",
         )
         observe(fault.state, conn.faulted, e.ts_ms, rules)
+    return changed
+
+
+def effective_class(s: ChargerStatus, evse_id: int, connector_id: int) -> StatusClass:
+    """What the connector reports now: faulted while a fault is open, else its status."""
+    c = s.connector(evse_id, connector_id)
+    if c.faulted:
+        return StatusClass.FAULTED
+    return c.current.status_class if c.current else StatusClass.UNKNOWN
 
 
 def newly_offline(s: ChargerStatus, now_ms: int, rules: LivenessRules) -> int | None:

@@ -293,3 +293,23 @@ def site_totals(closed: Iterable[ClosedWindow]) -> dict[tuple[int, int], Availab
         k = (w.length_ms, w.availability.window_start)
         out[k] = out[k] + w.availability if k in out else w.availability
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What stage 1 tells a site: a connector's class (``connector`` set) or a charger's
+    liveness (``offline`` set), at an event time."""
+
+    site_id: str
+    charger_id: str
+    ts_ms: int
+    connector: str | None = None
+    cls: StatusClass | None = None
+    offline: bool | None = None
+
+
+def apply_change(tl: SiteTimeline, c: Change) -> bool:
+    """Record a change; False if it arrived after its windows closed (late)."""
+    if c.connector is not None and c.cls is not None:
+        return record_status(tl, c.charger_id, c.connector, c.ts_ms, c.cls)
+    return record_liveness(tl, c.charger_id, c.ts_ms, bool(c.offline))

@@ -171,15 +171,14 @@ def _ts(text: Any, received_at_ms: int) -> int:
 
 @dataclass(slots=True)
 class ConnectorState:
-    """One connector's status history (recent transitions) and current status, in event time."""
+    """One connector's current status and open faults, in event time. Its history goes to
+    the status history topic and table, and its time line to the site's stage-2 entry."""
 
-    transitions: list[tuple[int, StatusClass]] = field(default_factory=list)  # time-ordered
     current: StatusEvent | None = None
     faults: dict[str, FaultEvent] = field(default_factory=dict)  # open NotifyEvent faults by source
 
     def apply(self, event: StatusEvent) -> bool:
         """Record a status; True if it is now the current one (not older than what we have)."""
-        self._insert(event.ts_ms, event.status_class)
         if self.current is None or event.ts_ms >= self.current.ts_ms:
             self.current = event
             return True
@@ -201,17 +200,3 @@ class ConnectorState:
         return bool(self.faults) or (
             self.current is not None and self.current.status_class == StatusClass.FAULTED
         )
-
-    def _insert(self, ts_ms: int, cls: StatusClass) -> None:
-        i = len(self.transitions)
-        while i > 0 and self.transitions[i - 1][0] > ts_ms:
-            i -= 1
-        if i > 0 and self.transitions[i - 1][0] == ts_ms:
-            self.transitions[i - 1] = (ts_ms, cls)  # a re-send of the same moment
-        else:
-            self.transitions.insert(i, (ts_ms, cls))
-
-    def prune(self, before_ms: int) -> None:
-        """Forget transitions before ``before_ms``, keeping the one in force then."""
-        keep = max((i for i, (t, _) in enumerate(self.transitions) if t <= before_ms), default=0)
-        del self.transitions[:keep]

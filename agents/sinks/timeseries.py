@@ -1,4 +1,4 @@
-"""The time-series store: EVSE sample history and site power buckets.
+"""The time-series store: EVSE samples, site power buckets, alerts, status and availability.
 
 ``TimeSeriesStore`` is the interface the agents use; ``CassandraStore`` is the real one
 and ``MemoryStore`` its in-memory twin (tests of the agents' logic, benchmarks that
@@ -43,6 +43,9 @@ class TimeSeriesStore(Protocol):
     async def write_samples(self, rows: Iterable[SampleRow]) -> None: ...
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None: ...
     async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None: ...
+    async def write_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows of one of ROW_TABLES, values in its column order (agents/records.py)."""
+
     async def close(self) -> None: ...
 
 
@@ -128,6 +131,73 @@ def _parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _insert(table: str, columns: str, *, timestamped: bool = False) -> str:
+    n = len(columns.split(","))
+    marks = ", ".join("?" * n)
+    using = " USING TIMESTAMP ?" if timestamped else ""
+    return f"INSERT INTO {{ks}}.{table} ({columns}) VALUES ({marks}){using}"
+
+
+_TIMES = "available_ms, occupied_ms, reserved_ms, unavailable_ms, faulted_ms, unknown_ms"
+# table -> (INSERT, primary key length, whether the last value is the write timestamp)
+ROW_TABLES: dict[str, tuple[str, int, bool]] = {
+    "connector_status_history": (
+        _insert(
+            "connector_status_history",
+            "charger_id, day, ts, evse_id, connector_id, site_id, status, status_class, error_code, "
+            "vendor_error_code, info, received_at, current",
+        ),
+        5,
+        False,
+    ),
+    "connector_state": (
+        _insert(
+            "connector_state",
+            "site_id, charger_id, evse_id, connector_id, status, status_class, error_code, since, "
+            "charger_online, updated_at",
+            timestamped=True,  # the state's event time: an older state never overwrites a newer one
+        ),
+        4,
+        True,
+    ),
+    "site_status": (
+        _insert(
+            "site_status",
+            "site_id, available, occupied, reserved, unavailable, faulted, unknown, ports, updated_at",
+        ),
+        1,
+        False,
+    ),
+    "site_availability": (
+        _insert(
+            "site_availability",
+            f"site_id, window_s, month, window_start, {_TIMES}, excluded_ms, span_ms, uptime, "
+            "unknown_share, ports",
+        ),
+        4,
+        False,
+    ),
+    "connector_availability": (
+        _insert(
+            "connector_availability",
+            f"charger_id, window_s, month, window_start, evse_id, connector_id, site_id, {_TIMES}, "
+            "excluded_ms, span_ms, uptime",
+        ),
+        6,
+        False,
+    ),
+    "port_uptime": (
+        _insert(
+            "port_uptime",
+            "site_id, period, period_start, charger_id, evse_id, connector_id, period_minutes, "
+            "outage_minutes, excluded_minutes, uptime_percent, updated_at",
+        ),
+        6,
+        False,
+    ),
+}
+
+
 @dataclass
 class MemoryStore:
     """Rows by primary key, as Cassandra would hold them after upserts."""
@@ -135,9 +205,19 @@ class MemoryStore:
     samples: dict[tuple[Any, ...], tuple[Any, ...]]
     buckets: dict[tuple[Any, ...], tuple[Any, ...]]
     alerts: dict[tuple[Any, ...], tuple[Any, ...]]
+    rows: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]
 
     def __init__(self) -> None:
         self.samples, self.buckets, self.alerts = {}, {}, {}
+        self.rows = {table: {} for table in ROW_TABLES}
+
+    async def write_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        _, key_len, timestamped = ROW_TABLES[table]
+        held = self.rows[table]
+        for v in rows:
+            key = v[:key_len]
+            if not timestamped or key not in held or held[key][-1] <= v[-1]:
+                held[key] = v
 
     async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None:
         for r in records:
@@ -190,6 +270,7 @@ class CassandraStore:
         self._sample = session.prepare(SAMPLE_INSERT.format(ks=keyspace))
         self._bucket = session.prepare(BUCKET_INSERT.format(ks=keyspace))
         self._alert = session.prepare(ALERT_INSERT.format(ks=keyspace))
+        self._rows = {t: session.prepare(cql.format(ks=keyspace)) for t, (cql, _, _) in ROW_TABLES.items()}
         self._slots = asyncio.Semaphore(max_in_flight)
         self._retries = retries
         self._timeout_s = timeout_s
@@ -202,6 +283,10 @@ class CassandraStore:
 
     async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None:
         await asyncio.gather(*(self._write(self._alert, alert_values(r), "alert_history") for r in records))
+
+    async def write_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        statement = self._rows[table]
+        await asyncio.gather(*(self._write(statement, v, table) for v in rows))
 
     async def _write(self, statement: Any, values: tuple[Any, ...], table: str) -> None:
         from cassandra import OperationTimedOut, Unavailable, WriteTimeout

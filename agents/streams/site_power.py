@@ -1,4 +1,5 @@
-"""Stage 2: contributions keyed by site -> site power bucket revisions (topic + Cassandra)."""
+"""Stage 2, keyed by site: contributions -> site power bucket revisions (topic + Cassandra);
+status and liveness changes -> availability (agents/streams/site_availability.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import orjson
 from agents import codec
 from agents.app import app
 from agents.domain.buckets import BUCKET_MS, SiteBucket, site_bucket
+from agents.domain.site_timeline import Change
 from agents.metrics import metrics
 from agents.runtime import runtime
+from agents.streams import site_availability
 from agents.topics import settings, site_contributions, site_power, site_state, site_watermarks
 
 
@@ -22,8 +25,24 @@ async def site_stage(stream: faust.StreamT[bytes]) -> None:
         item = codec.decode_stage2(msg.value)
         if isinstance(item, tuple):
             await _on_watermark(msg.partition, *item)
+        elif isinstance(item, Change):
+            await _on_change(msg.partition, item)
         else:
             await _on_contribution(msg.partition, item)
+
+
+async def _on_change(partition: int, change: Change) -> None:
+    rt = await runtime()
+    wkey = str(partition).encode()
+    progress = _progress(wkey)
+    if await site_availability.on_change(rt, partition, change, progress):
+        site_watermarks[wkey] = orjson.dumps(progress)
+
+
+def _progress(wkey: bytes) -> dict[str, Any]:
+    """This partition's stage-2 bookkeeping: input watermarks, what is closed, sites alerting."""
+    doc: dict[str, Any] = orjson.loads(site_watermarks.get(wkey) or b'{"wm": {}, "closed_through": 0}')
+    return doc
 
 
 async def _on_contribution(partition: int, c: Any) -> None:
@@ -46,7 +65,7 @@ async def _on_watermark(partition: int, input_partition: int, watermark_ms: int)
     """Record an input partition's progress; finalise what every input partition has passed."""
     rt = await runtime()
     wkey = str(partition).encode()
-    doc = orjson.loads(site_watermarks.get(wkey) or b'{"wm": {}, "closed_through": 0}')
+    doc = _progress(wkey)
     previous = int(doc["wm"].get(str(input_partition), 0))
     if watermark_ms <= previous:
         return
@@ -57,6 +76,7 @@ async def _on_watermark(partition: int, input_partition: int, watermark_ms: int)
     if closed_through > doc["closed_through"]:
         doc["closed_through"] = closed_through
         await _finalise(rt, partition, low)
+    await site_availability.on_progress(rt, partition, low, doc)
     site_watermarks[wkey] = orjson.dumps(doc)
 
 

@@ -8,13 +8,14 @@ from typing import Any
 
 import orjson
 
-from agents import codec
+from agents import codec, records
 from agents.app import app
 from agents.domain.alerts import AlertKey, AlertType, alertmanager_payload, observe
 from agents.domain.charger_status import (
     ChargerStatus,
     TrackedAlert,
     due_notices,
+    effective_class,
     mark_offline,
     new_status,
     newly_offline,
@@ -24,12 +25,21 @@ from agents.domain.charger_status import (
 )
 from agents.domain.envelope import Envelope
 from agents.domain.liveness import is_storm
-from agents.domain.status import fault_events, status_events
+from agents.domain.site_timeline import Change
+from agents.domain.status import StatusClass, fault_events, status_events
 from agents.metrics import metrics
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import Runtime, runtime
 from agents.streams.meter import assigned_input_partitions, partition_heard, partition_watermark
-from agents.topics import alerts, charger_status, settings, ticks
+from agents.topics import (
+    alerts,
+    charger_status,
+    connector_state,
+    connector_status,
+    settings,
+    site_contributions,
+    ticks,
+)
 
 STATUS_ACTIONS = frozenset({"StatusNotification", "NotifyEvent", "Heartbeat", "BootNotification"})
 INGESTION_KEY = b"__ingestion__/"  # per-partition entry holding the ingestion-stalled alert
@@ -45,15 +55,60 @@ async def handle_status(env: Envelope, partition: int) -> None:
         site = env.site_id or (info.site_id if info else UNASSIGNED_SITE)
         s = new_status(site, env.received_at_ms, info.heartbeat_interval_s if info else None)
     s.partition = partition
-    on_message(s, env.charger_id, env.received_at_ms, rt.alert_rules)
+    out = _Outbox(s, env.charger_id)
+    if on_message(s, env.charger_id, env.received_at_ms, rt.alert_rules):
+        out.liveness(env.received_at_ms, offline=False)
     for e in status_events(env):
-        if not on_status(s, e, rt.alert_rules):
-            metrics.readings.labels("status_out_of_order").inc()
+        current = on_status(s, e, rt.alert_rules)
+        metrics.status_changes.labels("current" if current else "out_of_order").inc()
+        out.history.append(records.connector_status_record(s.site_id, e, env.received_at_ms, current))
+        # Stage 2 places every status at its own time; the current one carries open faults too.
+        cls = effective_class(s, e.evse_id, e.connector_id) if current else e.status_class
+        out.status(e.ts_ms, e.evse_id, e.connector_id, cls, changed=current)
     for f in fault_events(env):
-        on_fault(s, f, rt.alert_rules)
+        if on_fault(s, f, rt.alert_rules):
+            out.status(f.ts_ms, f.evse_id, f.connector_id, effective_class(s, f.evse_id, f.connector_id))
     notices = due_notices(s, _now_ms(), rt.alert_rules)
     charger_status[key] = codec.encode_status(s)
+    await out.send(rt)
     await publish(rt, notices)
+
+
+class _Outbox:
+    """What one charger's update tells the rest: status history, changes for its site's
+    availability (stage 2), and its latest connector state when that changed."""
+
+    def __init__(self, s: ChargerStatus, charger_id: str) -> None:
+        self.s, self.charger_id = s, charger_id
+        self.history: list[dict[str, Any]] = []
+        self.changes: list[Change] = []
+        self.state_at: int | None = None  # event time of the newest state change
+
+    def liveness(self, ts_ms: int, *, offline: bool) -> None:
+        self.changes.append(Change(self.s.site_id, self.charger_id, ts_ms, offline=offline))
+        self.state_at = max(self.state_at or 0, ts_ms)
+
+    def status(
+        self, ts_ms: int, evse: int, connector: int, cls: StatusClass, *, changed: bool = True
+    ) -> None:
+        self.changes.append(Change(self.s.site_id, self.charger_id, ts_ms, f"{evse}/{connector}", cls))
+        if changed:
+            self.state_at = max(self.state_at or 0, ts_ms)
+
+    async def send(self, rt: Runtime) -> None:
+        key = self.charger_id.encode()
+        for r in self.history:
+            await connector_status.send(key=key, value=orjson.dumps(r))
+        for c in self.changes:
+            await site_contributions.send(key=c.site_id.encode(), value=codec.encode_change(c))
+        if self.history:
+            await rt.store.write_rows(
+                "connector_status_history", [records.connector_status_row(r) for r in self.history]
+            )
+        if self.state_at is not None:
+            state = records.connector_state_record(self.charger_id, self.s, self.state_at)
+            await connector_state.send(key=key, value=orjson.dumps(state))
+            await rt.store.write_rows("connector_state", records.connector_state_rows(state))
 
 
 async def on_tick(partition: int, now_ms: int) -> None:
@@ -86,6 +141,10 @@ async def on_tick(partition: int, now_ms: int) -> None:
         if due or key in changed:
             notices += due
             charger_status[key] = codec.encode_status(s)
+    for key, s, since in silent:  # in a storm too: its connectors' state is unknown all the same
+        out = _Outbox(s, key.decode())
+        out.liveness(since, offline=True)
+        await out.send(rt)
     await publish(rt, notices)
 
 

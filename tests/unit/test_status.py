@@ -70,12 +70,3 @@ def test_a_late_older_status_never_overwrites_a_newer_one() -> None:
     assert state.apply(_ev(60, "Charging"))
     assert not state.apply(_ev(30, "Faulted"))  # arrives later, happened earlier
     assert state.current is not None and state.current.status == "Charging"
-    assert state.transitions == [(T0 + 30_000, StatusClass.FAULTED), (T0 + 60_000, StatusClass.OCCUPIED)]
-
-
-def test_prune_keeps_the_state_in_force() -> None:
-    state = ConnectorState()
-    for t, s in [(0, "Available"), (100, "Charging"), (200, "Finishing")]:
-        state.apply(_ev(t, s))
-    state.prune(T0 + 150_000)
-    assert [t for t, _ in state.transitions] == [T0 + 100_000, T0 + 200_000]

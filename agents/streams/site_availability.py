@@ -1,0 +1,133 @@
+"""Stage 2, availability: connector and liveness changes keyed by site -> ports per class
+now (compacted topic + table), the site_no_available_connector alert, and closed
+availability windows and NEVI figures, folded when the input watermarks pass a window
+edge (so windows close on the clock through the watermark timer, with no new data).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from agents import codec, records
+from agents.codec import SiteEntry
+from agents.domain.alerts import AlertKey, AlertType, observe, tick
+from agents.domain.availability import Interval
+from agents.domain.charger_status import TrackedAlert
+from agents.domain.site_timeline import (
+    Change,
+    FoldRules,
+    apply_change,
+    current_counts,
+    fold,
+    no_port_in_service,
+    site_totals,
+)
+from agents.metrics import metrics
+from agents.runtime import Runtime
+from agents.streams.status import publish
+from agents.topics import port_uptime, settings, site_availability, site_state, site_status
+
+WINDOWS_MS = tuple(w * 1000 for w in settings.availability_windows_seconds)
+Notices = list[tuple[TrackedAlert, Any]]
+
+
+async def on_change(rt: Runtime, partition: int, change: Change, progress: dict[str, Any]) -> bool:
+    """Apply a change; True if the site now has an alert to watch on ``progress`` ticks."""
+    key = change.site_id.encode()
+    entry = codec.decode_site(site_state.get(key))
+    entry.partition = partition
+    if not apply_change(entry.timeline, change):
+        metrics.status_changes.labels("late").inc()
+    notices = await _current(rt, entry, change.site_id, change.ts_ms)
+    site_state[key] = codec.encode_site(entry)
+    await publish(rt, notices)
+    watching = entry.alert is not None and entry.alert.state.phase != "inactive"
+    if watching and change.site_id not in progress.setdefault("alerting", []):
+        progress["alerting"].append(change.site_id)
+        return True
+    return False
+
+
+async def _current(rt: Runtime, entry: SiteEntry, site_id: str, at_ms: int) -> Notices:
+    """Publish the ports per class if they changed; feed the site alert its condition."""
+    counts = current_counts(entry.timeline)
+    if counts == entry.counts:
+        return []
+    entry.counts = counts
+    record = records.site_status_record(site_id, counts, at_ms)
+    await site_status.send(key=site_id.encode(), value=orjson.dumps(record))
+    await rt.store.write_rows("site_status", [records.site_status_row(record)])
+    if entry.alert is None:
+        alert_key = AlertKey(AlertType.SITE_NO_AVAILABLE_CONNECTOR, site_id)
+        entry.alert = TrackedAlert(alert_key, summary=f"no connector in service at {site_id}")
+    observe(entry.alert.state, no_port_in_service(counts), at_ms, rt.alert_rules)
+    return _due(rt, entry, at_ms)
+
+
+def _due(rt: Runtime, entry: SiteEntry, now_ms: int) -> Notices:
+    assert entry.alert is not None
+    notice = tick(entry.alert.state, max(now_ms, _wall_ms()), rt.alert_rules)
+    return [] if notice is None else [(entry.alert, notice)]
+
+
+async def on_progress(rt: Runtime, partition: int, low_watermark_ms: int, progress: dict[str, Any]) -> None:
+    """The input watermarks moved: tick the sites with live alerts; fold if a window edge passed."""
+    watching = []
+    for site_id in progress.get("alerting", []):
+        key = site_id.encode()
+        entry = codec.decode_site(site_state.get(key))
+        if entry.alert is None:
+            continue
+        notices = _due(rt, entry, _wall_ms())
+        if notices:
+            site_state[key] = codec.encode_site(entry)
+            await publish(rt, notices)
+        if entry.alert.state.phase != "inactive":
+            watching.append(site_id)
+    progress["alerting"] = watching
+
+    edge = low_watermark_ms - rt.rules.grace_ms
+    until = edge - edge % WINDOWS_MS[0]
+    if until > progress.get("avail_through", 0):
+        progress["avail_through"] = until
+        await _fold_partition(rt, partition, until)
+
+
+async def _fold_partition(rt: Runtime, partition: int, until_ms: int) -> None:
+    for key, raw in list(site_state.items()):
+        entry = codec.decode_site(raw)
+        if entry.partition != partition or not entry.timeline.chargers:
+            continue
+        site_id = key.decode()
+        closed, uptimes = fold(entry.timeline, until_ms, _rules(site_id))
+        site_state[key] = codec.encode_site(entry)
+        now = _wall_ms()
+        for (length, start), a in site_totals(closed).items():
+            ports = sum(1 for w in closed if (w.length_ms, w.availability.window_start) == (length, start))
+            r = records.site_availability_record(site_id, length, a, ports)
+            await site_availability.send(key=key, value=orjson.dumps(r))
+            await rt.store.write_rows("site_availability", [records.site_availability_row(r)])
+            metrics.availability_windows.labels(str(length // 1000)).inc()
+        await rt.store.write_rows(
+            "connector_availability", [records.connector_availability_row(site_id, w) for w in closed]
+        )
+        nevi = [records.port_uptime_record(site_id, u, now) for u in uptimes]
+        for r in nevi:
+            await port_uptime.send(key=records.port_uptime_key(r), value=orjson.dumps(r))
+        await rt.store.write_rows("port_uptime", [records.port_uptime_row(r) for r in nevi])
+
+
+def _rules(site_id: str) -> FoldRules:
+    exclusions = [x for x in settings.uptime_exclusions if x.site_id in (None, site_id)]
+
+    def excluded(charger_id: str) -> list[Interval]:
+        return [x.interval_ms() for x in exclusions if x.applies_to(site_id, charger_id)]
+
+    return FoldRules(WINDOWS_MS, settings.uptime_unavailable_excluded, excluded)
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
