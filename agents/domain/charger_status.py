@@ -135,6 +135,16 @@ def mark_offline(s: ChargerStatus, charger_id: str, since_ms: int, rules: AlertR
     observe(_alert(s, charger_id, AlertType.CHARGER_OFFLINE, summary=summary).state, True, since_ms, rules)
 
 
+def withdraw_offline(s: ChargerStatus, charger_id: str) -> bool:
+    """Forget an offline alert that has not fired yet (its silence turned out to be a storm)."""
+    fp = AlertKey(AlertType.CHARGER_OFFLINE, s.site_id, charger_id).fingerprint
+    tracked = s.alerts.get(fp)
+    if tracked is None or tracked.state.phase != "pending":
+        return False
+    del s.alerts[fp]
+    return True
+
+
 def due_notices(s: ChargerStatus, now_ms: int, rules: AlertRules) -> list[tuple[TrackedAlert, Notice]]:
     out = []
     for fp, tracked in list(s.alerts.items()):

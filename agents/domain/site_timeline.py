@@ -151,8 +151,11 @@ def current_counts(tl: SiteTimeline) -> dict[StatusClass, int]:
 
 
 def no_port_in_service(counts: dict[StatusClass, int]) -> bool:
-    """The site alert's condition: ports known, none available, occupied or reserved."""
-    return sum(counts.values()) > 0 and not any(counts[c] for c in UP)
+    """The site alert's condition: of the ports whose state is known, none is available,
+    occupied or reserved. Unknown ports (charger offline) neither raise nor prevent it:
+    silence has its own alert, and a partition gone silent (our ingestion) pages once."""
+    known = sum(counts.values()) - counts[StatusClass.UNKNOWN]
+    return known > 0 and not any(counts[c] for c in UP)
 
 
 def fold(tl: SiteTimeline, until_ms: int, rules: FoldRules) -> tuple[list[ClosedWindow], list[PortUptime]]:

@@ -22,6 +22,7 @@ from agents.domain.charger_status import (
     on_fault,
     on_message,
     on_status,
+    withdraw_offline,
 )
 from agents.domain.envelope import Envelope
 from agents.domain.liveness import is_storm
@@ -130,12 +131,23 @@ async def on_tick(partition: int, now_ms: int) -> None:
     silent = [
         (k, s, since) for k, s in chargers if (since := newly_offline(s, now_eff, rt.live_rules)) is not None
     ]
-    storm = is_storm(len(silent), len(chargers), rt.live_rules)
+    # A storm's chargers go silent together but may pass their deadlines on different
+    # ticks: count all gone offline within the raise-after time (their alerts have not
+    # fired yet), and withdraw those alerts once it is plainly a storm.
+    window_ms = max(rt.alert_rules.raise_after_ms, int(2000 * settings.tick_interval_seconds))
+    recent = [
+        (k, s)
+        for k, s in chargers
+        if (since := s.liveness.offline_since_ms) is not None and since >= now_eff - window_ms
+    ]
+    storm = is_storm(len(recent), len(chargers), rt.live_rules)
     notices = await _ingestion(rt, partition, chargers, storm, now_ms)
+    changed = {k for k, _, _ in silent}
     for key, s, since in silent:
         if not storm:  # a storm is our ingestion failing: one alert above, not thousands
             mark_offline(s, key.decode(), since, rt.alert_rules)
-    changed = {k for k, _, _ in silent}
+    if storm:
+        changed.update(k for k, s in recent if withdraw_offline(s, k.decode()))
     for key, s in chargers:
         due = due_notices(s, now_ms, rt.alert_rules)
         if due or key in changed:

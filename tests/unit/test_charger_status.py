@@ -11,6 +11,7 @@ from agents.domain.charger_status import (
     newly_offline,
     on_message,
     on_status,
+    withdraw_offline,
 )
 from agents.domain.liveness import LivenessRules
 from agents.domain.status import StatusClass, StatusEvent
@@ -58,6 +59,16 @@ def test_silence_goes_offline_connectors_unknown_and_any_message_brings_it_back(
     assert s.current_classes() == {"1/1": StatusClass.OCCUPIED}
     [(_, resolved)] = due_notices(s, T0 + 120 * S, ALERTS)
     assert resolved.kind == "resolve"
+
+
+def test_an_offline_alert_not_yet_fired_can_be_withdrawn_in_a_storm() -> None:
+    s = new_status("SITE-A", T0, None)
+    since = newly_offline(s, T0 + 70 * S, LIVE)
+    assert since is not None
+    mark_offline(s, "CP-1", since, ALERTS)
+    assert withdraw_offline(s, "CP-1")
+    assert due_notices(s, T0 + 200 * S, ALERTS) == []  # nothing ever sent
+    assert not withdraw_offline(s, "CP-1")
 
 
 def test_status_round_trips_through_the_table_codec() -> None:

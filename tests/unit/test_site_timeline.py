@@ -124,7 +124,9 @@ def test_current_counts_and_the_site_condition() -> None:
     record_liveness(tl, "B", T0 + M, True)
     counts = current_counts(tl)
     assert (counts[C.FAULTED], counts[C.UNKNOWN], sum(counts.values())) == (1, 1, 2)
-    assert no_port_in_service(counts)
+    assert no_port_in_service(counts)  # the one port known is faulted
+    record_liveness(tl, "A", T0 + M, True)
+    assert not no_port_in_service(current_counts(tl))  # all unknown: the offline alerts speak
     assert not no_port_in_service(current_counts(SiteTimeline()))
 
 
