@@ -216,9 +216,9 @@ def port_uptime_record(site_id: str, u: PortUptime, updated_at_ms: int) -> Recor
         "connector_id": conn,
         "period": u.period,
         "period_start": iso_ms(u.period_start),
-        "period_minutes": round(u.period_minutes, 3),
-        "outage_minutes": round(u.outage_minutes, 3),
-        "excluded_minutes": round(u.excluded_minutes, 3),
+        "period_minutes": round(u.period_minutes, 6),
+        "outage_minutes": round(u.outage_minutes, 6),
+        "excluded_minutes": round(u.excluded_minutes, 6),
         "uptime_percent": u.uptime_percent,
         "updated_at": iso_ms(updated_at_ms),
     }

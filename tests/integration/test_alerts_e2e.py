@@ -10,148 +10,25 @@ millisecond where the event fixes them and within 1.5 s where silence does.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 import urllib.request
-from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
 
+from tests.fleet import AlertLog, Fleet, fast_settings, now_ms, parse_ms
 from tests.waiting import wait_for
 from tests.workers import Worker, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso).timestamp() * 1000)
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
-
-
-class Fleet:
-    """Sends chargers' messages with received_at = now, and heartbeats in the background."""
-
-    def __init__(self, bootstrap: str, prefix: str) -> None:
-        self.producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
-        self.prefix = prefix
-        self.beating: set[str] = set()
-        self.last_beat: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def send(self, charger: str, action: str, payload: dict[str, Any]) -> int:
-        now = _now()
-        doc = {
-            "charger_id": charger,
-            "site_id": "SITE-Q",
-            "ocpp_version": "1.6",
-            "action": action,
-            "received_at": _iso(now),
-            "payload": payload,
-        }
-        self.producer.produce(f"{self.prefix}.ocpp.{action}", key=charger.encode(), value=orjson.dumps(doc))
-        self.producer.flush(10)
-        return now
-
-    def status(self, charger: str, status: str, code: str = "NoError", ts_ms: int | None = None) -> int:
-        ts = ts_ms or _now()
-        self.send(
-            charger,
-            "StatusNotification",
-            {"connectorId": 1, "status": status, "errorCode": code, "timestamp": _iso(ts)},
-        )
-        return ts
-
-    def _beat(self) -> None:
-        while not self._stop.is_set():
-            for charger in list(self.beating):
-                self.last_beat[charger] = self.send(charger, "Heartbeat", {})
-            self._stop.wait(1.0)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 @pytest.fixture
 def env(kafka_bootstrap: str, alertmanager_url: str, unique_name: str) -> Iterator[dict[str, str]]:
-    u = unique_name
-    settings = {
-        "CHARGESTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "CHARGESTREAM_APP_ID": u,
-        "CHARGESTREAM_METER_TOPICS": f"{u}.ocpp.MeterValues",
-        "CHARGESTREAM_STATUS_TOPICS": f"{u}.ocpp.StatusNotification,{u}.ocpp.Heartbeat",
-        "CHARGESTREAM_TICKS_TOPIC": f"{u}.ticks",
-        "CHARGESTREAM_ALERTS_TOPIC": f"{u}.alerts",
-        "CHARGESTREAM_REGISTRY_TOPIC": f"{u}.chargers",
-        "CHARGESTREAM_SITE_CONTRIBUTIONS_TOPIC": f"{u}.contributions",
-        "CHARGESTREAM_SITE_POWER_TOPIC": f"{u}.site.power",
-        "CHARGESTREAM_CASSANDRA_KEYSPACE": u,
-        "CHARGESTREAM_TOPIC_PARTITIONS": "2",
-        "CHARGESTREAM_HEARTBEAT_INTERVAL_SECONDS": "2",
-        "CHARGESTREAM_MISSED_HEARTBEATS": "2",
-        "CHARGESTREAM_OFFLINE_GRACE_SECONDS": "1",
-        "CHARGESTREAM_TICK_INTERVAL_SECONDS": "0.5",
-        "CHARGESTREAM_IDLE_PARTITION_SECONDS": "2",
-        "CHARGESTREAM_ALERT_RAISE_AFTER_SECONDS": "1",
-        "CHARGESTREAM_ALERT_CLEAR_AFTER_SECONDS": "2",
-        "CHARGESTREAM_ALERT_RENOTIFY_SECONDS": "5",
-        "CHARGESTREAM_ALERTMANAGER_URL": alertmanager_url,
-    }
-    yield settings
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(u)]
-    if ours:
-        for f in admin.delete_topics(ours, operation_timeout=30).values():
-            f.result(timeout=30)
-
-
-class AlertLog:
-    """Everything on the alerts topic so far, by (charger, type)."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": topic + ".check", "auto.offset.reset": "earliest"}
-        )
-        self.consumer.subscribe([topic])
-        self.records: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-
-    def poll(self) -> None:
-        while (msg := self.consumer.poll(0.2)) is not None:
-            if not msg.error():
-                r = orjson.loads(msg.value() or b"{}")
-                assert msg.key() == r["fingerprint"].encode()
-                self.records[(r["charger_id"] or r["site_id"], r["type"])].append(r)
-
-    def statuses(self, charger: str, kind: str) -> list[str]:
-        self.poll()
-        return [r["status"] for r in self.records[(charger, kind)]]
-
-    def wait(self, charger: str, kind: str, want: list[str], worker: Worker) -> list[dict[str, Any]]:
-        def ok() -> bool:
-            worker.check_alive()
-            return self.statuses(charger, kind) == want
-
-        wait_for(ok, 60, f"{kind} {want} for {charger} (have {self.statuses(charger, kind)})", interval=0.5)
-        return self.records[(charger, kind)]
+    yield from fast_settings(kafka_bootstrap, alertmanager_url, unique_name)
 
 
 def _alertmanager(url: str, prefix: str) -> list[dict[str, Any]]:
@@ -181,10 +58,10 @@ def test_alert_lifecycle_survives_a_killed_worker(
         fleet.status(warned, "Preparing", "WeakSignal")  # an error with a working status: a warning
         fault_ts = fleet.status(faulty, "Faulted", "GroundFailure")
         fleet.status(ordered, "Available")
-        fleet.status(ordered, "Faulted", "GroundFailure", ts_ms=_now() - 10_000)  # older, arrives later
+        fleet.status(ordered, "Faulted", "GroundFailure", ts_ms=now_ms() - 10_000)  # older, arrives later
 
         [raised] = alert_log.wait(faulty, "connector_fault", ["firing"], worker)
-        assert _ms(raised["starts_at"]) == fault_ts
+        assert parse_ms(raised["starts_at"]) == fault_ts
         wait_for(
             lambda: any(
                 a["labels"]["alertname"] == "connector_fault" for a in _alertmanager(alertmanager_url, u)
@@ -203,13 +80,13 @@ def test_alert_lifecycle_survives_a_killed_worker(
         worker = Worker(env, tmp_path / "worker")
 
         [offline] = alert_log.wait(silent, "charger_offline", ["firing"], worker)
-        assert abs(_ms(offline["starts_at"]) - (last_seen + 5000)) <= 1500
+        assert abs(parse_ms(offline["starts_at"]) - (last_seen + 5000)) <= 1500
 
         available_ts = fleet.status(faulty, "Available")
         fleet.beating.add(silent)
         alert_log.wait(faulty, "connector_fault", ["firing", "resolved"], worker)
         alert_log.wait(silent, "charger_offline", ["firing", "resolved"], worker)
-        assert _ms(alert_log.records[(faulty, "connector_fault")][1]["ends_at"]) == available_ts
+        assert parse_ms(alert_log.records[(faulty, "connector_fault")][1]["ends_at"]) == available_ts
 
         # Exactly the expected alerts: nothing for the out-of-order status, no storm, no repeats.
         time.sleep(3)
