@@ -37,5 +37,7 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
             await meter.handle_meter(msg, env, quirks, watermark)
         elif env.action in status.STATUS_ACTIONS:
             metrics.events.labels(msg.topic, "processed").inc()
+            for q in quirks:  # e.g. invalid_error_code: normalised, kept, and counted
+                metrics.quirks.labels(q).inc()
         else:
             metrics.events.labels(msg.topic, "ignored").inc()  # valid OCPP, proof of life only

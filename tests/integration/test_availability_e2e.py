@@ -162,7 +162,8 @@ def test_availability_alerts_and_tables_match_the_scripted_fleet(
             assert r["uptime_percent"] == pytest.approx((t - (out - excl)) / t * 100, rel=1e-4)
         assert list(cassandra_session.execute(f"SELECT * FROM {u}.port_uptime"))
 
-        _check_state_tables(cassandra_session, u, a2, [r for k, r in states.poll() if k == b1.encode()])
+        assert 'chargestream_quirks_total{quirk="invalid_error_code"} 1.0' in worker.metrics()
+        _check_state_tables(cassandra_session, u, a2, b1, [r for k, r in states.poll() if k == b1.encode()])
     finally:
         fleet.stop()
         worker.stop()
@@ -185,7 +186,7 @@ def _run_script(
 
     # A fault that recovers; a site whose only port faults; an out-of-order status.
     truth.status(fleet, a1, "Faulted", "GroundFailure")
-    truth.status(fleet, b1, "Faulted", "HighTemperature")
+    truth.status(fleet, b1, "Faulted", "Error")  # not a 1.6 errorCode: normalised, counted
     alert_log.wait(a1, "connector_fault", ["firing"], worker)
     alert_log.wait("SITE-B", "site_no_available_connector", ["firing"], worker)
     truth.status(fleet, a1, "Available")
@@ -209,7 +210,7 @@ def _run_script(
     return now_ms()
 
 
-def _check_state_tables(session: Any, ks: str, a2: str, b1_states: list[dict[str, Any]]) -> None:
+def _check_state_tables(session: Any, ks: str, a2: str, b1: str, b1_states: list[dict[str, Any]]) -> None:
     """Status history keeps the out-of-order status; the latest state does not take it."""
     history = session.execute(
         f"SELECT status, current FROM {ks}.connector_status_history WHERE charger_id = %s ALLOW FILTERING",
@@ -220,6 +221,12 @@ def _check_state_tables(session: Any, ks: str, a2: str, b1_states: list[dict[str
         ("Charging", True),
         ("Faulted", False),
     ]
+    codes = session.execute(
+        f"SELECT error_code, vendor_error_code FROM {ks}.connector_status_history "
+        "WHERE charger_id = %s AND status = 'Faulted' ALLOW FILTERING",
+        (b1,),
+    )
+    assert [(r.error_code, r.vendor_error_code) for r in codes] == [("OtherError", "Error")]
     [state] = session.execute(
         f"SELECT status, status_class, charger_online FROM {ks}.connector_state "
         "WHERE site_id = 'SITE-A' AND charger_id = %s",
