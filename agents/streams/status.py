@@ -83,18 +83,17 @@ class _Outbox:
         self.s, self.charger_id = s, charger_id
         self.history: list[dict[str, Any]] = []
         self.changes: list[Change] = []
-        self.state_at: int | None = None  # event time of the newest state change
+        self.state_changed = False
 
     def liveness(self, ts_ms: int, *, offline: bool) -> None:
         self.changes.append(Change(self.s.site_id, self.charger_id, ts_ms, offline=offline))
-        self.state_at = max(self.state_at or 0, ts_ms)
+        self.state_changed = True
 
     def status(
         self, ts_ms: int, evse: int, connector: int, cls: StatusClass, *, changed: bool = True
     ) -> None:
         self.changes.append(Change(self.s.site_id, self.charger_id, ts_ms, f"{evse}/{connector}", cls))
-        if changed:
-            self.state_at = max(self.state_at or 0, ts_ms)
+        self.state_changed |= changed
 
     async def send(self, rt: Runtime) -> None:
         key = self.charger_id.encode()
@@ -106,8 +105,13 @@ class _Outbox:
             await rt.store.write_rows(
                 "connector_status_history", [records.connector_status_row(r) for r in self.history]
             )
-        if self.state_at is not None:
-            state = records.connector_state_record(self.charger_id, self.s, self.state_at)
+        if self.state_changed:
+            # Stamped on the central system's clock, which only moves forward for a charger
+            # (its own clock may lie by minutes): newest received_at, or when silence became
+            # offline. The connector_state rows take it as their write timestamp.
+            live = self.s.liveness
+            known_at = max(live.last_seen_ms, live.offline_since_ms or 0)
+            state = records.connector_state_record(self.charger_id, self.s, known_at)
             await connector_state.send(key=key, value=orjson.dumps(state))
             await rt.store.write_rows("connector_state", records.connector_state_rows(state))
 
