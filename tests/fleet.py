@@ -13,10 +13,9 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
 
 from tests.waiting import wait_for
-from tests.workers import Worker
+from tests.workers import Worker, delete_topics
 
 
 def iso(ms: int) -> str:
@@ -121,11 +120,7 @@ def fast_settings(kafka_bootstrap: str, alertmanager_url: str, unique_name: str)
         "CHARGESTREAM_ALERTMANAGER_URL": alertmanager_url,
     }
     yield settings
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(u)]
-    if ours:
-        for f in admin.delete_topics(ours, operation_timeout=30).values():
-            f.result(timeout=30)
+    delete_topics(kafka_bootstrap, u)
 
 
 class TopicLog:
@@ -148,26 +143,25 @@ class TopicLog:
         self.consumer.close()
 
 
-class AlertLog:
-    """Everything on the alerts topic so far, by (charger, type)."""
+class AlertLog(TopicLog):
+    """Everything on the alerts topic so far, by (charger, or site where none, type)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": topic + ".check", "auto.offset.reset": "earliest"}
-        )
-        self.consumer.subscribe([topic])
-        self.records: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        super().__init__(bootstrap, topic)
+        self.by_alert: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self._seen = 0
 
-    def poll(self) -> None:
-        while (msg := self.consumer.poll(0.2)) is not None:
-            if not msg.error():
-                r = orjson.loads(msg.value() or b"{}")
-                assert msg.key() == r["fingerprint"].encode()
-                self.records[(r["charger_id"] or r["site_id"], r["type"])].append(r)
+    def poll(self) -> list[tuple[bytes, dict[str, Any]]]:
+        super().poll()
+        for key, r in self.records[self._seen :]:
+            assert key == r["fingerprint"].encode()
+            self.by_alert[(r["charger_id"] or r["site_id"], r["type"])].append(r)
+        self._seen = len(self.records)
+        return self.records
 
     def statuses(self, charger: str, kind: str) -> list[str]:
         self.poll()
-        return [r["status"] for r in self.records[(charger, kind)]]
+        return [r["status"] for r in self.by_alert[(charger, kind)]]
 
     def wait(self, charger: str, kind: str, want: list[str], worker: Worker) -> list[dict[str, Any]]:
         def ok() -> bool:
@@ -175,4 +169,4 @@ class AlertLog:
             return self.statuses(charger, kind) == want
 
         wait_for(ok, 60, f"{kind} {want} for {charger} (have {self.statuses(charger, kind)})", interval=0.5)
-        return self.records[(charger, kind)]
+        return self.by_alert[(charger, kind)]

@@ -14,6 +14,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Remove the topics a test created (all named with its unique prefix)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    if ours:
+        for f in admin.delete_topics(ours, operation_timeout=30).values():
+            f.result(timeout=30)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

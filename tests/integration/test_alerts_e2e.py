@@ -86,12 +86,12 @@ def test_alert_lifecycle_survives_a_killed_worker(
         fleet.beating.add(silent)
         alert_log.wait(faulty, "connector_fault", ["firing", "resolved"], worker)
         alert_log.wait(silent, "charger_offline", ["firing", "resolved"], worker)
-        assert parse_ms(alert_log.records[(faulty, "connector_fault")][1]["ends_at"]) == available_ts
+        assert parse_ms(alert_log.by_alert[(faulty, "connector_fault")][1]["ends_at"]) == available_ts
 
         # Exactly the expected alerts: nothing for the out-of-order status, no storm, no repeats.
         time.sleep(3)
         alert_log.poll()
-        got = {k: [r["status"] for r in v] for k, v in alert_log.records.items()}
+        got = {k: [r["status"] for r in v] for k, v in alert_log.by_alert.items()}
         assert got == {
             (faulty, "connector_fault"): ["firing", "resolved"],
             (silent, "charger_offline"): ["firing", "resolved"],

@@ -128,7 +128,7 @@ def test_availability_alerts_and_tables_match_the_scripted_fleet(
 
         time.sleep(3)
         alert_log.poll()
-        got = {k: [r["status"] for r in v] for k, v in alert_log.records.items()}
+        got = {k: [r["status"] for r in v] for k, v in alert_log.by_alert.items()}
         assert got == {
             (a1, "connector_fault"): ["firing", "resolved"],
             (b1, "connector_fault"): ["firing", "resolved"],

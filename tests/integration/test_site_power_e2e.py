@@ -22,11 +22,10 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
 
 from tests import trace as tr
 from tests.waiting import wait_for
-from tests.workers import Worker, run_cli
+from tests.workers import Worker, delete_topics, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 BUCKET = 60_000
@@ -123,11 +122,7 @@ def run_env(kafka_bootstrap: str, unique_name: str) -> Iterator[Callable[[str], 
         }
 
     yield env
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(u)]
-    if ours:
-        for f in admin.delete_topics(ours, operation_timeout=30).values():
-            f.result(timeout=30)
+    delete_topics(kafka_bootstrap, u)
 
 
 def _produce(bootstrap: str, trace: tr.Trace, env: dict[str, str]) -> None:
