@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: install services
-	$(BIN)/python -m agents.demo
+demo: install
+	$(BIN)/chargestream demo
 
 test: install lint services
 	$(BIN)/pytest --durations=10

@@ -1,7 +1,8 @@
-"""`python -m agents worker`: the Faust worker (Faust's own command line)."""
+"""`python -m agents ...`: the same as the `chargestream` command (agents/cli.py)."""
 
-from . import streams, views  # noqa: F401 - registers the agents and pages with the app
-from .app import app
+import sys
+
+from .cli import main
 
 if __name__ == "__main__":
-    app.main()
+    sys.exit(main())

@@ -32,84 +32,110 @@ class UptimeExclusion(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CHARGESTREAM_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CHARGESTREAM_", frozen=True, extra="ignore", use_attribute_docstrings=True
+    )
 
     app_id: str = "chargestream"
+    """Faust app id: the consumer group and the prefix of changelog topics."""
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_timeout_seconds: float = Field(10.0, gt=0)
+    """Timeout of every Kafka admin and client call we make ourselves."""
     topic_replication_factor: int = Field(1, ge=1)
+    """For topics `migrate` creates."""
     topic_partitions: int = Field(8, ge=1)
+    """Of every input and internal topic (all must match): the most workers that can share the load."""
 
-    # "host1,host2" or a JSON list
     cassandra_contact_points: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1",)
+    """Comma-separated hosts, or a JSON list."""
     cassandra_port: int = 9042
     cassandra_local_dc: str = "datacenter1"
     cassandra_keyspace: str = "chargestream"
     cassandra_timeout_seconds: float = Field(10.0, gt=0)
-    # CQL replication map for a keyspace `migrate` creates; production: NetworkTopologyStrategy
+    """Per statement."""
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    """CQL replication map of a keyspace `migrate` creates; production: NetworkTopologyStrategy."""
+    cassandra_max_in_flight: int = Field(256, ge=1)
+    """Writes outstanding at once; more wait for a slot (backpressure, not a queue)."""
+    cassandra_retries: int = Field(5, ge=0)
+    """Retries of a write on timeouts and unavailability, with exponential backoff."""
+    timeseries_backend: Literal["cassandra", "memory"] = "cassandra"
+    """`memory`: the in-memory twin of the Cassandra sink, for benchmarks only."""
 
-    # Topics (see schemas/README.md). Input topics carry envelopes keyed by charger id and
-    # must all have topic_partitions partitions (the worker keeps per-charger state).
     meter_topics: Annotated[tuple[str, ...], NoDecode] = (
         "ocpp.MeterValues",
         "ocpp.StartTransaction",
         "ocpp.StopTransaction",
         "ocpp.TransactionEvent",
     )
-    # Status-carrying topics; any valid message on any input topic also proves a charger alive.
+    """Input topics with meter data: envelopes keyed by charger id (schemas/envelope.v1.json)."""
     status_topics: Annotated[tuple[str, ...], NoDecode] = (
         "ocpp.StatusNotification",
         "ocpp.NotifyEvent",
         "ocpp.Heartbeat",
         "ocpp.BootNotification",
     )
-    ticks_topic: str = "chargestream.ticks.v1"  # internal: clock ticks, one per input partition
-    alerts_topic: str = "chargestream.alerts.v1"
-    site_contributions_topic: str = "chargestream.site.contributions.v1"  # internal repartition
-    site_power_topic: str = "chargestream.site.power.v1"
-    site_availability_topic: str = "chargestream.site.availability.v1"  # closed windows per site
-    site_status_topic: str = "chargestream.site.status.v1"  # compacted: ports per class now
-    connector_status_topic: str = "chargestream.connector.status.v1"  # every status, in arrival order
-    connector_state_topic: str = "chargestream.connector.state.v1"  # compacted: latest per charger
-    port_uptime_topic: str = "chargestream.port.uptime.v1"  # compacted: NEVI figures per port/period
+    """Input topics with status and liveness; any valid input message proves a charger alive."""
     registry_topic: str = "chargestream.chargers.v1"
+    """Compacted charger registry: site, connectors, heartbeat interval per charger."""
+    alerts_topic: str = "chargestream.alerts.v1"
+    site_power_topic: str = "chargestream.site.power.v1"
+    site_availability_topic: str = "chargestream.site.availability.v1"
+    site_status_topic: str = "chargestream.site.status.v1"
+    connector_status_topic: str = "chargestream.connector.status.v1"
+    connector_state_topic: str = "chargestream.connector.state.v1"
+    port_uptime_topic: str = "chargestream.port.uptime.v1"
+    site_contributions_topic: str = "chargestream.site.contributions.v1"
+    """Internal: from stage 1 (per charger) to stage 2 (per site)."""
+    ticks_topic: str = "chargestream.ticks.v1"
+    """Internal: clock ticks, one per input partition (Faust timers cannot write tables)."""
     dead_letter_suffix: str = ".dlq"
+    """Unusable input goes to `<input topic><suffix>` with its original bytes and a reason."""
     max_message_bytes: int = Field(256 * 1024, gt=0)
+    """Larger input is dead-lettered as `oversized`."""
 
-    # Event-time rules
-    grace_seconds: float = Field(120.0, ge=0)  # late readings within this correct their bucket
-    watermark_interval_seconds: float = Field(1.0, gt=0)  # how often stage 1 reports progress
-    idle_partition_seconds: float = Field(10.0, gt=0)  # a partition this quiet advances on the clock
+    grace_seconds: float = Field(120.0, ge=0)
+    """Late data within this corrects its bucket or window; must exceed the sample interval."""
+    watermark_interval_seconds: float = Field(1.0, gt=0)
+    """How often stage 1 reports its progress to stage 2."""
+    idle_partition_seconds: float = Field(10.0, gt=0)
+    """A partition this quiet advances on the wall clock, so quiet sites still close."""
 
-    timeseries_backend: Literal["cassandra", "memory"] = "cassandra"  # memory: benchmarks only
-    # Liveness and alerts
-    heartbeat_interval_seconds: float = Field(300.0, gt=0)  # unless the registry says otherwise
+    heartbeat_interval_seconds: float = Field(300.0, gt=0)
+    """Unless the charger registry says otherwise."""
     missed_heartbeats: int = Field(2, ge=1)
+    """k: a charger is offline after k x heartbeat interval + grace of silence."""
     offline_grace_seconds: float = Field(30.0, ge=0)
     tick_interval_seconds: float = Field(1.0, gt=0)
+    """How often silence is looked for and alerts advanced, with no new data needed."""
     alert_raise_after_seconds: float = Field(60.0, ge=0)
+    """A condition must hold this long before its alert fires."""
     alert_clear_after_seconds: float = Field(120.0, ge=0)
+    """... and be gone this long before it resolves (4x for a flapping alert)."""
     alert_renotify_seconds: float = Field(120.0, gt=0)
-    # Availability windows (event time), ascending, each dividing a day; NEVI figures are
-    # published when the longest closes.
-    availability_windows_seconds: Annotated[tuple[int, ...], NoDecode] = (60, 3600, 86400)
-    # Outages not counted against uptime (NEVI T_excluded): a JSON list of
-    # {"start": ISO, "end": ISO, "site_id": ..., "charger_id": ..., "reason": ...}; an entry
-    # without site_id and charger_id applies to every charger.
-    uptime_exclusions: Annotated[tuple[UptimeExclusion, ...], NoDecode] = ()
-    uptime_unavailable_excluded: bool = True  # operator Unavailable counts as planned maintenance
-    alertmanager_url: str | None = None  # e.g. http://127.0.0.1:9093; off by default
+    """Firing alerts are re-sent to Alertmanager this often."""
+    alertmanager_url: str | None = None
+    """e.g. http://127.0.0.1:9093; unset: off."""
     alertmanager_timeout_seconds: float = Field(5.0, gt=0)
 
-    cassandra_max_in_flight: int = Field(256, ge=1)
-    cassandra_retries: int = Field(5, ge=0)
+    availability_windows_seconds: Annotated[tuple[int, ...], NoDecode] = (60, 3600, 86400)
+    """Event-time windows, ascending, each dividing a day; NEVI figures when the longest closes."""
+    uptime_exclusions: Annotated[tuple[UptimeExclusion, ...], NoDecode] = ()
+    """Outage not counted against uptime (NEVI T_excluded): a JSON list of
+    `{"start", "end", "site_id"?, "charger_id"?, "reason"?}`; no site or charger: all."""
+    uptime_unavailable_excluded: bool = True
+    """Operator Unavailable time counts as planned maintenance (excluded)."""
 
-    # Worker data directory (Faust's tables and offsets); relative to the cwd.
+    input_until_ms: int | None = None
+    """Replays: input received after this time (epoch ms) is skipped (`chargestream replay` sets it)."""
+
     data_dir: str = "var/worker"
+    """The worker's state directory (Faust tables and offsets), relative to the cwd."""
     store: str = "memory://"
-    web_port: int = 6066
+    """Faust table store; tables are rebuilt from their changelog topics on start."""
     web_host: str = "127.0.0.1"
+    """Where /metrics, /healthz and /readyz listen; 0.0.0.0 in a container."""
+    web_port: int = 6066
 
     @field_validator("availability_windows_seconds", mode="before")
     @classmethod

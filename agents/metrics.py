@@ -1,9 +1,15 @@
-"""Prometheus metrics. Labels are bounded: topic (configured), reason and quirk codes
-(fixed sets), never charger, site or message id."""
+"""Prometheus metrics. Labels are bounded: topic and partition (configured), reason, quirk,
+table and alert type (fixed sets), and site id for the per-site gauges (the network's
+sites, removed again when their partition moves to another worker); never charger or
+message id."""
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from contextlib import suppress
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
 class Metrics:
@@ -53,6 +59,87 @@ class Metrics:
         self.late_contributions = Counter(
             "chargestream_late_contributions", "Contributions for buckets already final", registry=registry
         )
+        self.records_out = Counter(
+            "chargestream_records_out",
+            "Records sent to output and internal topics",
+            ["topic"],
+            registry=registry,
+        )
+        self.processing = Histogram(
+            "chargestream_processing_seconds",
+            "Time to process one input record, by stage",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.event_latency = Histogram(
+            "chargestream_event_latency_seconds",
+            "From an input message's received_at to the end of its processing in stage 1",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "chargestream_consumer_lag",
+            "Records behind the partition's high watermark, per assigned input partition",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.cassandra_write = Histogram(
+            "chargestream_cassandra_write_seconds",
+            "Cassandra write latency, including retries",
+            ["table"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.cassandra_errors = Counter(
+            "chargestream_cassandra_write_errors",
+            "Cassandra write attempts that failed (retried, or raised after the last retry)",
+            ["table", "error"],
+            registry=registry,
+        )
+        self.alerts_active = Gauge(
+            "chargestream_alerts_active",
+            "Alerts firing, per type and input partition of this worker",
+            ["type", "partition"],
+            registry=registry,
+        )
+        self.site_power = Gauge(
+            "chargestream_site_power_watts",
+            "A site's current power (newest bucket)",
+            ["site_id"],
+            registry=registry,
+        )
+        self.site_connectors = Gauge(
+            "chargestream_site_connectors",
+            "A site's ports per status class now",
+            ["site_id", "status"],
+            registry=registry,
+        )
+        self.site_offline = Gauge(
+            "chargestream_site_chargers_offline",
+            "A site's chargers offline now",
+            ["site_id"],
+            registry=registry,
+        )
+        self._site_partition: dict[str, int] = {}
+
+    def site_seen(self, site_id: str, partition: int) -> None:
+        """Remember where a site's gauges come from, to remove them when that partition leaves."""
+        self._site_partition[site_id] = partition
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Another worker owns these stage-2 partitions now: their sites' gauges are not ours."""
+        for site, partition in list(self._site_partition.items()):
+            if partition not in partitions:
+                continue
+            del self._site_partition[site]
+            for gauge in (self.site_power, self.site_offline):
+                with suppress(KeyError):
+                    gauge.remove(site)
+            for status in STATUS_CLASSES:
+                with suppress(KeyError):
+                    self.site_connectors.remove(site, status)
 
 
+STATUS_CLASSES = ("available", "occupied", "reserved", "unavailable", "faulted", "unknown")
 metrics = Metrics()

@@ -12,6 +12,7 @@ import faust
 
 from .app import app
 from .config import get_settings
+from .metrics import metrics
 
 settings = get_settings()
 RAW: dict[str, Any] = {
@@ -41,6 +42,12 @@ charger_status = app.Table("charger-status", partitions=settings.topic_partition
 # Stage 2: site id -> SiteEntry; partition of the contributions topic -> input watermarks.
 site_state = app.Table("site-state", partitions=settings.topic_partitions, **RAW_TABLE)
 site_watermarks = app.Table("site-watermarks", partitions=settings.topic_partitions, **RAW_TABLE)
+
+
+async def emit(topic: faust.TopicT, *, value: bytes, key: bytes | None = None, **kwargs: Any) -> None:
+    """Send to an output or internal topic, counted per topic (records out)."""
+    await topic.send(key=key, value=value, **kwargs)
+    metrics.records_out.labels(topic.get_topic_name()).inc()
 
 
 def dead_letter_topic(source: str) -> faust.TopicT:

@@ -1,4 +1,6 @@
-"""HTTP endpoints on the worker's Faust web server (bound to CHARGESTREAM_WEB_HOST)."""
+"""The worker's HTTP endpoints (on Faust's web server, CHARGESTREAM_WEB_HOST:WEB_PORT) and
+the gauges computed for a scrape: /metrics, /healthz (the process serves requests),
+/readyz (partitions assigned, table recovery done, not rebalancing)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,54 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from .app import app
+from .metrics import metrics
+from .topics import settings
+
+INPUT_TOPICS = frozenset((*settings.meter_topics, *settings.status_topics))
+last_offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset processed
 
 
 @app.page("/metrics")
 async def metrics_view(web: Any, request: Any) -> Any:
+    _update_lag()
     return web.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+@app.page("/healthz")
+async def healthz(web: Any, request: Any) -> Any:
+    return web.json({"status": "ok"})
+
+
+@app.page("/readyz")
+async def readyz(web: Any, request: Any) -> Any:
+    assigned = len(app.consumer.assignment()) if app.consumer else 0
+    recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+    ready = bool(assigned) and recovered and not app.rebalancing
+    body = {"ready": ready, "assigned_partitions": assigned, "recovered": recovered}
+    return web.json(body, status=200 if ready else 503)
+
+
+def _update_lag() -> None:
+    """Records behind the high watermark, for the input partitions this worker owns now."""
+    metrics.consumer_lag.clear()
+    if not app.consumer:
+        return
+    for tp in app.consumer.assignment():
+        if tp.topic not in INPUT_TOPICS:
+            continue
+        try:
+            high = app.consumer.highwater(tp)
+        except Exception:  # not fetched yet: no figure rather than a failed scrape
+            continue
+        done = last_offsets.get((tp.topic, tp.partition), -1) + 1
+        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, (high or 0) - done))
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+async def _forget(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Gauges of partitions now owned by another worker must not linger here."""
+    revoked = args[0] if args else kwargs.get("revoked", ())
+    stage2 = {tp.partition for tp in revoked if tp.topic == settings.site_contributions_topic}
+    metrics.forget_partitions(stage2)
+    for tp in revoked:
+        last_offsets.pop((tp.topic, tp.partition), None)

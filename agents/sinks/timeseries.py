@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from agents.domain.buckets import SiteBucket
 from agents.domain.charger import SampleRow
+from agents.metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -294,11 +296,14 @@ class CassandraStore:
 
         async with self._slots:
             delay = 0.1
+            started = time.perf_counter()
             for attempt in range(self._retries + 1):
                 try:
                     await self._execute(statement, values)
+                    metrics.cassandra_write.labels(table).observe(time.perf_counter() - started)
                     return
                 except (OperationTimedOut, WriteTimeout, Unavailable, NoHostAvailable) as exc:
+                    metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
                     if attempt == self._retries:
                         raise StoreError(
                             f"write to {table} failed after {attempt + 1} attempts: {exc!r}"

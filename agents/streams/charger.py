@@ -6,6 +6,9 @@ all arrive on co-partitioned topics keyed by charger id and are handled in order
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import faust
 import orjson
 
@@ -16,6 +19,7 @@ from agents.domain.validation import validate
 from agents.metrics import metrics
 from agents.streams import meter, status
 from agents.topics import charger_input, settings
+from agents.views import last_offsets
 
 
 @app.agent(charger_input)
@@ -25,19 +29,30 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
         if msg.topic == settings.ticks_topic:
             await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
             continue
-        env = decode(msg.value or b"", settings.max_message_bytes)
-        quirks: list[str] | Rejected = env if isinstance(env, Rejected) else validate(env)
-        if isinstance(quirks, Rejected):
-            await meter.dead_letter(msg, quirks)
-            continue
-        assert isinstance(env, Envelope)
-        watermark = meter.advance(msg.topic, msg.partition, env.received_at_ms)
-        await status.handle_status(env, msg.partition)
-        if env.action in meter.METER_ACTIONS:
-            await meter.handle_meter(msg, env, quirks, watermark)
-        elif env.action in status.STATUS_ACTIONS:
-            metrics.events.labels(msg.topic, "processed").inc()
-            for q in quirks:  # e.g. invalid_error_code: normalised, kept, and counted
-                metrics.quirks.labels(q).inc()
-        else:
-            metrics.events.labels(msg.topic, "ignored").inc()  # valid OCPP, proof of life only
+        started = time.perf_counter()
+        await _process(msg)
+        metrics.processing.labels("charger").observe(time.perf_counter() - started)
+        last_offsets[(msg.topic, msg.partition)] = msg.offset
+
+
+async def _process(msg: Any) -> None:
+    env = decode(msg.value or b"", settings.max_message_bytes)
+    quirks: list[str] | Rejected = env if isinstance(env, Rejected) else validate(env)
+    if isinstance(quirks, Rejected):
+        await meter.dead_letter(msg, quirks)
+        return
+    assert isinstance(env, Envelope)
+    if settings.input_until_ms is not None and env.received_at_ms > settings.input_until_ms:
+        metrics.events.labels(msg.topic, "beyond_replay_range").inc()
+        return
+    watermark = meter.advance(msg.topic, msg.partition, env.received_at_ms)
+    await status.handle_status(env, msg.partition)
+    if env.action in meter.METER_ACTIONS:
+        await meter.handle_meter(msg, env, quirks, watermark)
+    elif env.action in status.STATUS_ACTIONS:
+        metrics.events.labels(msg.topic, "processed").inc()
+        for q in quirks:  # e.g. invalid_error_code: normalised, kept, and counted
+            metrics.quirks.labels(q).inc()
+    else:
+        metrics.events.labels(msg.topic, "ignored").inc()  # valid OCPP, proof of life only
+    metrics.event_latency.observe(max(0.0, time.time() - env.received_at_ms / 1000))

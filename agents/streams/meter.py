@@ -20,6 +20,7 @@ from agents.sinks.dead_letter import dead_letter_headers
 from agents.topics import (
     charger_state,
     dead_letter_topic,
+    emit,
     input_watermarks,
     settings,
     site_contributions,
@@ -69,7 +70,7 @@ async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: in
     charger_state[key] = codec.encode_charger(state)
     await rt.store.write_samples(update.samples)
     for c in update.contributions:
-        await site_contributions.send(key=c.site_id.encode(), value=codec.encode_contribution(c))
+        await emit(site_contributions, key=c.site_id.encode(), value=codec.encode_contribution(c))
     metrics.events.labels(msg.topic, "processed").inc()
     for q in quirks + [q for r in readings for q in r.quirks]:
         metrics.quirks.labels(q).inc()
@@ -130,7 +131,7 @@ async def dead_letter(msg: Any, rejected: Rejected) -> None:
         offset=msg.offset,
         timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None,
     )
-    await dead_letter_topic(msg.topic).send(key=msg.key, value=msg.value, headers=headers)
+    await emit(dead_letter_topic(msg.topic), key=msg.key, value=msg.value, headers=headers)
     metrics.dead_letters.labels(msg.topic, rejected.reason.value).inc()
     metrics.events.labels(msg.topic, "dead_letter").inc()
 
@@ -146,7 +147,7 @@ async def broadcast_watermarks() -> None:
     for partition in assigned_input_partitions():
         value = codec.encode_watermark(partition, partition_watermark(partition, now_ms))
         for q in range(settings.topic_partitions):
-            await site_contributions.send(value=value, partition=q)
+            await emit(site_contributions, value=value, partition=q)
 
 
 def assigned_input_partitions() -> set[int]:

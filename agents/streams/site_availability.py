@@ -28,7 +28,7 @@ from agents.domain.site_timeline import (
 from agents.metrics import metrics
 from agents.runtime import Runtime
 from agents.streams.status import publish
-from agents.topics import port_uptime, settings, site_availability, site_state, site_status
+from agents.topics import emit, port_uptime, settings, site_availability, site_state, site_status
 
 WINDOWS_MS = tuple(w * 1000 for w in settings.availability_windows_seconds)
 Notices = list[tuple[TrackedAlert, Any]]
@@ -57,8 +57,13 @@ async def _current(rt: Runtime, entry: SiteEntry, site_id: str, at_ms: int) -> N
     if counts == entry.counts:
         return []
     entry.counts = counts
+    metrics.site_seen(site_id, entry.partition)
+    for cls, n in counts.items():
+        metrics.site_connectors.labels(site_id, cls.value).set(n)
+    offline = sum(ch.latest_offline for ch in entry.timeline.chargers.values())
+    metrics.site_offline.labels(site_id).set(offline)
     record = records.site_status_record(site_id, counts, at_ms)
-    await site_status.send(key=site_id.encode(), value=orjson.dumps(record))
+    await emit(site_status, key=site_id.encode(), value=orjson.dumps(record))
     await rt.store.write_rows("site_status", [records.site_status_row(record)])
     if entry.alert is None:
         alert_key = AlertKey(AlertType.SITE_NO_AVAILABLE_CONNECTOR, site_id)
@@ -108,7 +113,7 @@ async def _fold_partition(rt: Runtime, partition: int, until_ms: int) -> None:
         for (length, start), a in site_totals(closed).items():
             ports = sum(1 for w in closed if (w.length_ms, w.availability.window_start) == (length, start))
             r = records.site_availability_record(site_id, length, a, ports)
-            await site_availability.send(key=key, value=orjson.dumps(r))
+            await emit(site_availability, key=key, value=orjson.dumps(r))
             await rt.store.write_rows("site_availability", [records.site_availability_row(r)])
             metrics.availability_windows.labels(str(length // 1000)).inc()
         await rt.store.write_rows(
@@ -116,7 +121,7 @@ async def _fold_partition(rt: Runtime, partition: int, until_ms: int) -> None:
         )
         nevi = [records.port_uptime_record(site_id, u, now) for u in uptimes]
         for r in nevi:
-            await port_uptime.send(key=records.port_uptime_key(r), value=orjson.dumps(r))
+            await emit(port_uptime, key=records.port_uptime_key(r), value=orjson.dumps(r))
         await rt.store.write_rows("port_uptime", [records.port_uptime_row(r) for r in nevi])
 
 

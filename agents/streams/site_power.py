@@ -3,6 +3,7 @@ status and liveness changes -> availability (agents/streams/site_availability.py
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import faust
@@ -15,13 +16,14 @@ from agents.domain.site_timeline import Change
 from agents.metrics import metrics
 from agents.runtime import runtime
 from agents.streams import site_availability
-from agents.topics import settings, site_contributions, site_power, site_state, site_watermarks
+from agents.topics import emit, settings, site_contributions, site_power, site_state, site_watermarks
 
 
 @app.agent(site_contributions)
 async def site_stage(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
         msg = event.message
+        started = time.perf_counter()
         item = codec.decode_stage2(msg.value)
         if isinstance(item, tuple):
             await _on_watermark(msg.partition, *item)
@@ -29,6 +31,7 @@ async def site_stage(stream: faust.StreamT[bytes]) -> None:
             await _on_change(msg.partition, item)
         else:
             await _on_contribution(msg.partition, item)
+        metrics.processing.labels("site").observe(time.perf_counter() - started)
 
 
 async def _on_change(partition: int, change: Change) -> None:
@@ -101,5 +104,7 @@ async def _publish(rt: Any, buckets: list[SiteBucket]) -> None:
         return
     await rt.store.write_site_buckets(buckets)
     for b in buckets:
-        await site_power.send(key=b.site_id.encode(), value=codec.site_power_record(b))
+        await emit(site_power, key=b.site_id.encode(), value=codec.site_power_record(b))
+        if not b.final:  # the open buckets carry the power now
+            metrics.site_power.labels(b.site_id).set(b.current_power_w)
         metrics.site_buckets.labels(str(b.final).lower()).inc()

@@ -4,6 +4,7 @@ clock ticks that find silence and turn alert conditions into notices."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -37,6 +38,7 @@ from agents.topics import (
     charger_status,
     connector_state,
     connector_status,
+    emit,
     settings,
     site_contributions,
     ticks,
@@ -98,9 +100,9 @@ class _Outbox:
     async def send(self, rt: Runtime) -> None:
         key = self.charger_id.encode()
         for r in self.history:
-            await connector_status.send(key=key, value=orjson.dumps(r))
+            await emit(connector_status, key=key, value=orjson.dumps(r))
         for c in self.changes:
-            await site_contributions.send(key=c.site_id.encode(), value=codec.encode_change(c))
+            await emit(site_contributions, key=c.site_id.encode(), value=codec.encode_change(c))
         if self.history:
             await rt.store.write_rows(
                 "connector_status_history", [records.connector_status_row(r) for r in self.history]
@@ -112,7 +114,7 @@ class _Outbox:
             live = self.s.liveness
             known_at = max(live.last_seen_ms, live.offline_since_ms or 0)
             state = records.connector_state_record(self.charger_id, self.s, known_at)
-            await connector_state.send(key=key, value=orjson.dumps(state))
+            await emit(connector_state, key=key, value=orjson.dumps(state))
             await rt.store.write_rows("connector_state", records.connector_state_rows(state))
 
 
@@ -146,6 +148,14 @@ async def on_tick(partition: int, now_ms: int) -> None:
     ]
     storm = is_storm(len(recent), len(chargers), rt.live_rules)
     notices = await _ingestion(rt, partition, chargers, storm, now_ms)
+    firing: Counter[str] = Counter(
+        t.key.type.value
+        for _, s in chargers
+        for t in s.alerts.values()
+        if t.state.phase in ("firing", "clearing")
+    )
+    for kind in AlertType:
+        metrics.alerts_active.labels(kind.value, str(partition)).set(firing[kind.value])
     changed = {k for k, _, _ in silent}
     for key, s, since in silent:
         if not storm:  # a storm is our ingestion failing: one alert above, not thousands
@@ -193,7 +203,7 @@ async def publish(rt: Runtime, notices: list[tuple[TrackedAlert, Any]]) -> None:
         return
     records = [codec.alert_record(t, n) for t, n in notices if n.kind != "renotify"]
     for r in records:
-        await alerts.send(key=r["fingerprint"].encode(), value=orjson.dumps(r))
+        await emit(alerts, key=r["fingerprint"].encode(), value=orjson.dumps(r))
         metrics.alerts.labels(r["type"], r["status"]).inc()
     await rt.store.write_alerts(records)
     now = _now_ms()
@@ -212,4 +222,4 @@ async def send_ticks() -> None:
     and a timer has none (faust-streaming), so silence is found in the tick's handler."""
     value = orjson.dumps({"now_ms": _now_ms()})
     for partition in assigned_input_partitions():
-        await ticks.send(value=value, partition=partition)
+        await emit(ticks, value=value, partition=partition)
