@@ -54,43 +54,36 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chargestream", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    w = sub.add_parser("worker", parents=[common], help="run the stream processor (a Faust worker)")
+    def command(name: str, text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=parents, help=text, description=text)
+
+    w = command("worker", "run the stream processor (a Faust worker)", [common])
     w.add_argument("-l", "--loglevel", default="info", help="debug, info, warn or error (default info)")
 
-    m = sub.add_parser(
-        "migrate", parents=[common], help="create topics and apply CQL migrations (idempotent)"
-    )
+    m = command("migrate", "create topics and apply CQL migrations (idempotent)", [common])
     m.add_argument("--keyspace", help="apply into this keyspace instead of the configured one")
     m.add_argument("--skip-topics", action="store_true", help="only the Cassandra migrations")
 
     from .simulate import add_arguments as simulate_args
 
-    simulate_args(
-        sub.add_parser(
-            "simulate", parents=[common], help="send a simulated fleet's OCPP messages to the input topics"
-        )
-    )
+    simulate_args(command("simulate", "send a simulated fleet's OCPP messages to the input topics", [common]))
 
     from .demo import add_arguments as demo_args
 
-    demo_args(
-        sub.add_parser(
-            "demo", parents=[common], help="local services + worker + simulator for a minute, then a summary"
-        )
-    )
+    demo_args(command("demo", "local services + worker + simulator for a minute, then a summary", [common]))
 
     from .replay import add_arguments as replay_args
 
-    replay_args(
-        sub.add_parser(
-            "replay", parents=[common], help="re-process a time range or offsets into a chosen keyspace"
-        )
-    )
+    replay_args(command("replay", "re-process a time range or offsets into a chosen keyspace", [common]))
 
-    i = sub.add_parser("infra", help="the local services: up, down, status, logs (see infra/local/README.md)")
+    i = command("infra", "the local services: up, down, status, logs (see infra/local/README.md)", [])
     i.add_argument("infra_args", nargs=argparse.REMAINDER, metavar="ACTION [SERVICE ...]")
 
-    sub.add_parser("settings", help="list every setting with its variable, default and meaning")
+    command(
+        "settings",
+        "list every setting: its environment variable, default and meaning (a markdown table; the README's)",
+        [],
+    )
     return parser
 
 
