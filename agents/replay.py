@@ -47,11 +47,20 @@ def replay_env(s: Settings, name: str, keyspace: str, until_ms: int) -> dict[str
         "CHARGESTREAM_ALERTMANAGER_URL": "",
         "CHARGESTREAM_INPUT_UNTIL_MS": str(until_ms),
         "CHARGESTREAM_DATA_DIR": str(Path(s.data_dir).parent / name),
+        "CHARGESTREAM_WEB_PORT": str(_free_port()),  # beside a live worker on the same host
     }
     for field in Settings.model_fields:
         if field.endswith("_topic") and field != "registry_topic":
             env[f"CHARGESTREAM_{field.upper()}"] = f"{getattr(s, field)}.{name}"
     return env
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def run(args: argparse.Namespace) -> int:
