@@ -53,7 +53,7 @@ def _from_doc(doc: dict[str, Any]) -> Envelope | Rejected:
     if site_id is not None and not _is_id(site_id):
         return Rejected(Reason.INVALID_ENVELOPE, "site_id must be a non-empty string or absent")
     version = doc.get("ocpp_version")
-    if version not in VERSIONS:
+    if not isinstance(version, str) or version not in VERSIONS:  # a list would not even hash
         return Rejected(Reason.UNSUPPORTED_VERSION, f"ocpp_version {str(version)[:40]!r}")
     received = doc.get("received_at")
     received_ms = _received_ms(received)

@@ -25,6 +25,7 @@ from .envelope import Envelope
 # queued readings (hours or days old) keep their own time and simply arrive late.
 from .timestamps import parse_iso_ms, trusted_time
 
+MAX_MULTIPLIER = 9  # 2.0.1 unitOfMeasure.multiplier: giga at most; beyond is garbage (and overflows)
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER_IMPORT = "Power.Active.Import"
 
@@ -233,6 +234,9 @@ def _value(env: Envelope, sv: dict[str, Any], kind: str, quirks: list[str]) -> f
     factor = _FACTORS.get((kind, unit_key))
     if factor is None:
         quirks.append("unknown_unit")
+        return None
+    if abs(multiplier) > MAX_MULTIPLIER:
+        quirks.append("implausible_multiplier")
         return None
     scaled = value * factor * 10.0**multiplier
     return scaled if math.isfinite(scaled) else None

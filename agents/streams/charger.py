@@ -14,7 +14,7 @@ import orjson
 
 from agents.app import app
 from agents.domain.envelope import Envelope, decode
-from agents.domain.errors import Rejected
+from agents.domain.errors import Reason, Rejected
 from agents.domain.validation import validate
 from agents.metrics import metrics
 from agents.streams import meter, status
@@ -46,7 +46,11 @@ async def _process(msg: Any) -> None:
         metrics.events.labels(msg.topic, "beyond_replay_range").inc()
         return
     watermark = meter.advance(msg.topic, msg.partition, env.received_at_ms)
-    await status.handle_status(env, msg.partition)
+    failed = await status.handle_status(env, msg.partition)
+    if failed is not None:
+        reason = Rejected(Reason.PROCESSING_ERROR, f"{type(failed).__name__}: {failed}"[:300])
+        await meter.dead_letter(msg, reason)
+        return
     if env.action in meter.METER_ACTIONS:
         await meter.handle_meter(msg, env, quirks, watermark)
     elif env.action in status.STATUS_ACTIONS:

@@ -3,6 +3,7 @@ clock ticks that find silence and turn alert conditions into notices."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from typing import Any
@@ -44,12 +45,15 @@ from agents.topics import (
     ticks,
 )
 
+log = logging.getLogger(__name__)
 STATUS_ACTIONS = frozenset({"StatusNotification", "NotifyEvent", "Heartbeat", "BootNotification"})
 INGESTION_KEY = b"__ingestion__/"  # per-partition entry holding the ingestion-stalled alert
 
 
-async def handle_status(env: Envelope, partition: int) -> None:
-    """Every valid message: the charger is alive; status messages also change connectors."""
+async def handle_status(env: Envelope, partition: int) -> Exception | None:
+    """Every valid message: the charger is alive; status messages also change connectors.
+    Returns the exception if our domain code failed on this input (the caller dead-letters
+    it); the table is then left as it was."""
     rt = await runtime()
     key = env.charger_id.encode()
     s = codec.decode_status(charger_status.get(key), env.charger_id)
@@ -58,6 +62,20 @@ async def handle_status(env: Envelope, partition: int) -> None:
         site = env.site_id or (info.site_id if info else UNASSIGNED_SITE)
         s = new_status(site, env.received_at_ms, info.heartbeat_interval_s if info else None)
     s.partition = partition
+    try:
+        out = _apply(s, env, rt)
+        notices = due_notices(s, _now_ms(), rt.alert_rules)
+    except Exception as exc:  # a bug of ours met this input
+        log.exception("status of %s %s from %s failed", env.ocpp_version, env.action, env.charger_id)
+        return exc
+    charger_status[key] = codec.encode_status(s)
+    await out.send(rt)
+    await publish(rt, notices)
+    return None
+
+
+def _apply(s: ChargerStatus, env: Envelope, rt: Runtime) -> _Outbox:
+    """The domain steps of one message, collected in an outbox (no I/O)."""
     out = _Outbox(s, env.charger_id)
     if on_message(s, env.charger_id, env.received_at_ms, rt.alert_rules):
         out.liveness(env.received_at_ms, offline=False)
@@ -71,10 +89,7 @@ async def handle_status(env: Envelope, partition: int) -> None:
     for f in fault_events(env):
         if on_fault(s, f, rt.alert_rules):
             out.status(f.ts_ms, f.evse_id, f.connector_id, effective_class(s, f.evse_id, f.connector_id))
-    notices = due_notices(s, _now_ms(), rt.alert_rules)
-    charger_status[key] = codec.encode_status(s)
-    await out.send(rt)
-    await publish(rt, notices)
+    return out
 
 
 class _Outbox:
