@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # Reinstall whenever the dependency pins change.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint unit services down status lock clean
+.PHONY: install demo test lint unit services down status lock clean bench
 
 install: $(STAMP)
 
@@ -23,6 +23,9 @@ demo: install
 
 test: install lint services
 	$(BIN)/pytest --durations=10
+
+bench: install services
+	$(BIN)/python -m bench.run
 
 lint: install
 	$(BIN)/ruff check .

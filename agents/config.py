@@ -120,6 +120,9 @@ class Settings(BaseSettings):
 
     availability_windows_seconds: Annotated[tuple[int, ...], NoDecode] = (60, 3600, 86400)
     """Event-time windows, ascending, each dividing a day; NEVI figures when the longest closes."""
+    connector_availability_min_window_seconds: int = Field(3600, ge=1)
+    """Per-connector availability rows for windows at least this long (sites get every window):
+    a row per connector per minute would outweigh everything else written."""
     uptime_exclusions: Annotated[tuple[UptimeExclusion, ...], NoDecode] = ()
     """Outage not counted against uptime (NEVI T_excluded): a JSON list of
     `{"start", "end", "site_id"?, "charger_id"?, "reason"?}`; no site or charger: all."""

@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if worker is not None:
             _stop(worker)
+        (local.prometheus_targets_dir / "chargestream-demo.json").unlink(missing_ok=True)
         if started and not args.keep_services:
             print(f"== stopping the services the demo started: {', '.join(started)}")
             down(local, started)

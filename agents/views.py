@@ -12,7 +12,10 @@ from .app import app
 from .metrics import metrics
 from .topics import settings
 
-INPUT_TOPICS = frozenset((*settings.meter_topics, *settings.status_topics))
+# Input topics and the internal stage-2 topic: a backlog on either is lag.
+LAGGING_TOPICS = frozenset(
+    (*settings.meter_topics, *settings.status_topics, settings.site_contributions_topic)
+)
 last_offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset processed
 
 
@@ -37,12 +40,12 @@ async def readyz(web: Any, request: Any) -> Any:
 
 
 def _update_lag() -> None:
-    """Records behind the high watermark, for the input partitions this worker owns now."""
+    """Records behind the high watermark, for the input and stage-2 partitions owned now."""
     metrics.consumer_lag.clear()
     if not app.consumer:
         return
     for tp in app.consumer.assignment():
-        if tp.topic not in INPUT_TOPICS:
+        if tp.topic not in LAGGING_TOPICS:
             continue
         try:
             high = app.consumer.highwater(tp)

@@ -116,8 +116,10 @@ async def _fold_partition(rt: Runtime, partition: int, until_ms: int) -> None:
             await emit(site_availability, key=key, value=orjson.dumps(r))
             await rt.store.write_rows("site_availability", [records.site_availability_row(r)])
             metrics.availability_windows.labels(str(length // 1000)).inc()
+        min_ms = settings.connector_availability_min_window_seconds * 1000
         await rt.store.write_rows(
-            "connector_availability", [records.connector_availability_row(site_id, w) for w in closed]
+            "connector_availability",
+            [records.connector_availability_row(site_id, w) for w in closed if w.length_ms >= min_ms],
         )
         nevi = [records.port_uptime_record(site_id, u, now) for u in uptimes]
         for r in nevi:

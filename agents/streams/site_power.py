@@ -17,6 +17,7 @@ from agents.metrics import metrics
 from agents.runtime import runtime
 from agents.streams import site_availability
 from agents.topics import emit, settings, site_contributions, site_power, site_state, site_watermarks
+from agents.views import last_offsets
 
 
 @app.agent(site_contributions)
@@ -32,6 +33,7 @@ async def site_stage(stream: faust.StreamT[bytes]) -> None:
         else:
             await _on_contribution(msg.partition, item)
         metrics.processing.labels("site").observe(time.perf_counter() - started)
+        last_offsets[(msg.topic, msg.partition)] = msg.offset
 
 
 async def _on_change(partition: int, change: Change) -> None:

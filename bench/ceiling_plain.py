@@ -1,0 +1,91 @@
+"""Ceiling (d2): plain Python on the same input, no framework and no sinks.
+
+A confluent-kafka batch consumer, orjson, and a dict aggregation of site power per minute:
+what the computation costs in Python with nothing else in the way. Prints one JSON line:
+events, seconds from the first record to the last, CPU seconds and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from collections import defaultdict
+
+import orjson
+from confluent_kafka import Consumer
+
+
+def power_w(doc: dict[str, object]) -> float:
+    """Sum of the Power.Active.Import values of a MeterValues-like payload (W or kW)."""
+    payload = doc.get("payload")
+    total = 0.0
+    if not isinstance(payload, dict):
+        return total
+    for mv in payload.get("meterValue") or ():
+        for sv in mv.get("sampledValue") or ():
+            if sv.get("measurand") == "Power.Active.Import" and "phase" not in sv:
+                try:
+                    value = float(sv["value"])
+                except (TypeError, ValueError, KeyError):
+                    continue
+                unit = sv.get("unit") or (sv.get("unitOfMeasure") or {}).get("unit", "W")
+                total += value * (1000 if unit == "kW" else 1)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--group", required=True)
+    p.add_argument("--topics", required=True, help="comma-separated")
+    p.add_argument("--events", type=int, required=True, help="stop after this many records")
+    args = p.parse_args(argv)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": args.group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+        }
+    )
+    consumer.subscribe(args.topics.split(","))
+    sites: dict[tuple[str, int], float] = defaultdict(float)
+    seen = 0
+    first = 0.0
+    deadline = time.monotonic() + 3600
+    while seen < args.events and time.monotonic() < deadline:
+        batch = consumer.consume(num_messages=10_000, timeout=1.0)
+        if batch and not first:
+            first = time.monotonic()
+        for msg in batch:
+            if msg.error():
+                continue
+            seen += 1
+            try:
+                doc = orjson.loads(msg.value() or b"")
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(doc, dict):
+                continue
+            minute = int(msg.timestamp()[1] // 60_000)
+            sites[(str(doc.get("site_id")), minute)] += power_w(doc)
+    seconds = time.monotonic() - first
+    consumer.commit(asynchronous=False)
+    consumer.close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {
+        "events": seen,
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "buckets": len(sites),
+    }
+    print(orjson.dumps(out).decode())
+    return 0 if seen >= args.events else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""`python -m bench.run` (`make bench`): the same pre-loaded input through each variant, one
+after another, each with its own consumer group and keyspace; throughput, CPU and memory
+side by side, and the ratios from this one run, appended to bench/RESULTS.md.
+
+Variants so far:
+  a   chargestream's worker with all sinks on (Cassandra; `--sink memory` for the in-memory
+      twin of the same interface, to see the worker's own rate)
+  d2  the Python ceiling: confluent-kafka batch consumer + orjson + dict aggregation
+Still to come (the performance issue): b (a tutorial-style Faust pipeline), c (Quix
+Streams), d1 (a Faust agent counting raw bytes), latency, memory per connector, scaling.
+
+Events/s is measured from the variant's first consumed record to the moment every input
+record is processed (for a: the consumer group has committed every input offset and the
+internal stage-2 topic is drained too). CPU seconds are the process's user + system time
+over the same run (including its start-up); peak RSS is the process's high-water mark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).parents[1]
+sys.path.insert(0, str(REPO))
+
+from agents.simulator import SimConfig, chargers, messages  # noqa: E402
+
+ACTIONS = (
+    "MeterValues",
+    "StartTransaction",
+    "StopTransaction",
+    "TransactionEvent",
+    "StatusNotification",
+    "NotifyEvent",
+    "Heartbeat",
+    "BootNotification",
+)
+
+
+@dataclass
+class Result:
+    variant: str
+    events: int
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_per_million(self) -> float:
+        return self.cpu_seconds / self.events * 1e6 if self.events else 0.0
+
+
+def preload(bootstrap: str, prefix: str, *, events: int, connectors: int, partitions: int, seed: int) -> int:
+    """Create the input topics and fill them with the simulator's first `events` messages."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [f"{prefix}ocpp.{a}" for a in ACTIONS] + [f"{prefix}chargers"]
+    for f in admin.create_topics([NewTopic(n, partitions, 1) for n in names]).values():
+        f.result(60)
+    n_chargers = max(1, round(connectors / 1.4))  # the simulator gives 1.4 EVSEs per charger on average
+    per_site = 10
+    # Dense, as a large network is: every connector busy and sampled every 10 s, the
+    # period just long enough for the events asked for (plus a margin for idle time).
+    duration_s = max(120, int(events / connectors * 10 * 1.5))
+    cfg = SimConfig(
+        sites=max(1, n_chargers // per_site),
+        chargers_per_site=min(per_site, n_chargers),
+        seed=seed,
+        start_ms=int(time.time() * 1000) - duration_s * 1000,
+        duration_s=duration_s,
+        idle_minutes=(0.1, 1.0),
+        session_minutes=(30.0, 120.0),
+        share_malformed=0.001,
+    )
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 50})
+    for ch in chargers(cfg):
+        entry = {"site_id": ch.site, "connectors": ch.evses, "heartbeat_interval_s": cfg.heartbeat_interval_s}
+        producer.produce(f"{prefix}chargers", key=ch.id.encode(), value=orjson.dumps(entry))
+    sent = 0
+    for at, topic, key, value in messages(cfg):
+        while True:
+            try:
+                producer.produce(prefix + topic, key=key, value=value, timestamp=at)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        sent += 1
+        if sent >= events:
+            break
+    if producer.flush(300):
+        raise RuntimeError("preload: messages left undelivered")
+    return sent
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _lag(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
+    """(records committed by the group, records in the topics)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        meta = c.list_topics(timeout=10)
+        tps = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
+        done = total = 0
+        for tp in c.committed(tps, timeout=10):
+            low, high = c.get_watermark_offsets(tp, timeout=10)
+            total += high - low
+            done += max(0, tp.offset - low) if tp.offset >= 0 else 0
+        return done, total
+    finally:
+        c.close()
+
+
+def run_chargestream(bootstrap: str, prefix: str, events: int, sink: str, partitions: int) -> Result:
+    app_id = f"{prefix}a"
+    env = {
+        **os.environ,
+        "CHARGESTREAM_KAFKA_BOOTSTRAP": bootstrap,
+        "CHARGESTREAM_APP_ID": app_id,
+        "CHARGESTREAM_TOPIC_PARTITIONS": str(partitions),
+        "CHARGESTREAM_METER_TOPICS": ",".join(f"{prefix}ocpp.{a}" for a in ACTIONS[:4]),
+        "CHARGESTREAM_STATUS_TOPICS": ",".join(f"{prefix}ocpp.{a}" for a in ACTIONS[4:]),
+        "CHARGESTREAM_REGISTRY_TOPIC": f"{prefix}chargers",
+        "CHARGESTREAM_CASSANDRA_KEYSPACE": prefix.replace(".", "_").replace("-", "_").rstrip("_"),
+        "CHARGESTREAM_TIMESERIES_BACKEND": sink,
+        "CHARGESTREAM_DATA_DIR": str(REPO / "var" / "bench" / prefix),
+    }
+    from agents.config import Settings
+
+    for field in Settings.model_fields:
+        if field.endswith("_topic") and field != "registry_topic":
+            env[f"CHARGESTREAM_{field.upper()}"] = prefix + str(Settings.model_fields[field].default)
+    subprocess.run(
+        [sys.executable, "-m", "agents", "migrate"],
+        env=env,
+        check=True,
+        timeout=300,
+        stdout=subprocess.DEVNULL,
+    )
+    inputs = [f"{prefix}ocpp.{a}" for a in ACTIONS]
+    internal = [env["CHARGESTREAM_SITE_CONTRIBUTIONS_TOPIC"]]
+    log = REPO / "var" / "bench" / f"{prefix}worker.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agents", "worker", "--loglevel", "warn"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        started = None
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited {proc.returncode}; see {log}")
+            done, total = _lag(bootstrap, app_id, inputs)
+            if done and started is None:
+                started = time.monotonic()
+            if total and done >= total:
+                stage2_done, stage2_total = _lag(bootstrap, app_id, internal)
+                if stage2_done >= stage2_total:
+                    break
+            time.sleep(0.5)
+        else:
+            raise TimeoutError("variant a did not drain in an hour")
+        seconds = time.monotonic() - (started or time.monotonic())
+        return Result("a", events, seconds, _proc_cpu(proc.pid), _proc_hwm_mib(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+
+
+def run_plain(bootstrap: str, prefix: str, events: int) -> Result:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.ceiling_plain",
+            "--bootstrap",
+            bootstrap,
+            "--group",
+            f"{prefix}d2",
+            "--topics",
+            ",".join(f"{prefix}ocpp.{a}" for a in ACTIONS),
+            "--events",
+            str(events),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=True,
+    )
+    d: dict[str, Any] = orjson.loads(out.stdout.strip().splitlines()[-1])
+    return Result(
+        "d2", int(d["events"]), float(d["seconds"]), float(d["cpu_seconds"]), float(d["peak_rss_mib"])
+    )
+
+
+def report(results: list[Result], command: str, sink: str, events: int, connectors: int) -> str:
+    cores = os.cpu_count()
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines = [
+        f"## {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        "",
+        f"`{command}`  ",
+        f"machine: {cores} cores, {mem_gib:.0f} GiB, {platform.python_implementation()} "
+        f"{platform.python_version()}; input: {events:,} events, ~{connectors:,} connectors; "
+        f"sink for a: {sink}",
+        "",
+        "| variant | events/s | CPU s per 1M events | peak RSS MiB |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.variant} | {r.rate:,.0f} | {r.cpu_per_million:,.1f} | {r.peak_rss_mib:,.0f} |" for r in results
+    ]
+    by = {r.variant: r for r in results}
+    if "a" in by:
+        ratios = [f"a/{v} = {by['a'].rate / r.rate:.3f}" for v, r in by.items() if v != "a" and r.rate]
+        if ratios:
+            lines += ["", "ratios (events/s, same run): " + ", ".join(ratios)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--connectors", type=int, default=50_000)
+    p.add_argument("--partitions", type=int, default=8)
+    p.add_argument("--variants", default="a,d2")
+    p.add_argument("--sink", choices=["cassandra", "memory"], default="cassandra")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--bootstrap", default=os.environ.get("CHARGESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    p.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
+    args = p.parse_args(argv)
+    prefix = f"bench-{int(time.time())}."
+    print(f"preloading {args.events:,} events ({prefix}*) ...", file=sys.stderr)
+    events = preload(
+        args.bootstrap,
+        prefix,
+        events=args.events,
+        connectors=args.connectors,
+        partitions=args.partitions,
+        seed=args.seed,
+    )
+    results = []
+    for variant in args.variants.split(","):
+        print(f"variant {variant} ...", file=sys.stderr)
+        if variant == "a":
+            results.append(run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions))
+        elif variant == "d2":
+            results.append(run_plain(args.bootstrap, prefix, events))
+        else:
+            raise SystemExit(f"unknown variant {variant!r}")
+        print(f"  {results[-1]}", file=sys.stderr)
+    text = report(
+        results,
+        "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        args.sink,
+        events,
+        args.connectors,
+    )
+    print(text)
+    if not args.results.exists():
+        args.results.write_text(
+            "# Benchmark results\n\nNewest last; every run keeps its command and machine.\n\n"
+        )
+    with args.results.open("a") as f:
+        f.write("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

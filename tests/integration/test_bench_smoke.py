@@ -1,0 +1,41 @@
+"""The benchmark command, once, on a tiny input: it keeps working (no timing asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+REPO = Path(__file__).parents[2]
+
+
+def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: object, tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--events",
+            "2000",
+            "--connectors",
+            "200",
+            "--partitions",
+            "2",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--results",
+            str(results),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=500,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    text = results.read_text()
+    assert "| a |" in text and "| d2 |" in text and "a/d2 =" in text
