@@ -90,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
         worker = _start_worker(s)
         _register_scrape(local, s.web_port)
         print(f"== simulator: {args.sites} sites x {args.chargers} chargers, 15 min of history, then live")
-        _simulate(args)
-        # Long enough for the last minute to close, short of the silence that means offline.
-        print(f"== waiting {s.grace_seconds + 5:.0f} s for the last windows to close")
-        time.sleep(s.grace_seconds + 5)
+        # The fleet keeps talking for a grace period more, so the last live minute closes
+        # while the chargers are still online (silence would be reported as offline).
+        _simulate(args, args.seconds + s.grace_seconds + 5)
+        time.sleep(3)  # the worker's last few records
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited ({worker.returncode}); see {s.data_dir}/worker.log")
         _summary(s, local, args)
@@ -181,7 +181,7 @@ def _register_scrape(local: Any, port: int) -> None:
     (targets / "chargestream-demo.json").write_text(json.dumps(entry))
 
 
-def _simulate(args: argparse.Namespace) -> None:
+def _simulate(args: argparse.Namespace, seconds: float) -> None:
     from .simulate import add_arguments as sim_args
     from .simulate import run as simulate
 
@@ -190,8 +190,9 @@ def _simulate(args: argparse.Namespace) -> None:
     sim = p.parse_args(
         [
             *("--sites", str(args.sites), "--chargers", str(args.chargers), "--seed", str(args.seed)),
-            *("--duration", str(args.seconds), "--backfill-minutes", "15"),
-            *("--heartbeat-interval", "5", "--faults-per-hour", "4", "--offline-per-hour", "1.5"),
+            *("--duration", str(seconds), "--backfill-minutes", "15"),
+            *("--heartbeat-interval", "5", "--faults-per-hour", "4", "--fault-minutes", "0.5,4"),
+            *("--offline-per-hour", "1.5", "--offline-minutes", "0.5,3"),
             *("--malformed-share", "0.01"),
         ]
     )

@@ -36,10 +36,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-interval", type=float, default=10.0, help="meter values while charging (s)")
     p.add_argument("--faults-per-hour", type=float, default=0.5, help="per charger (default 0.5)")
     p.add_argument("--offline-per-hour", type=float, default=0.2, help="per charger (default 0.2)")
+    p.add_argument("--offline-minutes", type=_span, default=(2.0, 15.0), help="MIN,MAX length of a silence")
+    p.add_argument("--fault-minutes", type=_span, default=(1.0, 10.0), help="MIN,MAX length of a fault")
     p.add_argument("--malformed-share", type=float, default=0.002, help="share of malformed messages")
     p.add_argument("--no-registry", action="store_true", help="do not publish the chargers to the registry")
     p.add_argument("--truth", type=Path, help="write the ground truth (JSON) here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _span(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    return float(low), float(high or low)
 
 
 def config_from(args: argparse.Namespace, now_ms: int) -> SimConfig:
@@ -63,6 +70,8 @@ def config_from(args: argparse.Namespace, now_ms: int) -> SimConfig:
         heartbeat_interval_s=args.heartbeat_interval,
         faults_per_hour=args.faults_per_hour,
         offline_per_hour=args.offline_per_hour,
+        offline_minutes=args.offline_minutes,
+        fault_minutes=args.fault_minutes,
         share_malformed=args.malformed_share,
     )
 
