@@ -88,7 +88,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _run(_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C: whatever was started has been stopped on the way out
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "infra":
         from infra.local.__main__ import main as infra_main
 

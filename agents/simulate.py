@@ -153,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
             sent += 1
             progress.show(at - cfg.start_ms, sent)
     except KeyboardInterrupt:
-        print("\nsimulate: interrupted", file=sys.stderr)
+        print("\nsimulate: interrupted; flushing what was sent", file=sys.stderr)
+        raise  # the caller (a demo, a shell) stops too
     finally:
         left = producer.flush(s.kafka_timeout_seconds * 3)
         progress.show(int(cfg.duration_s * 1000), sent, final=True)
