@@ -95,7 +95,10 @@ def validate(env: Envelope) -> list[str] | Rejected:
     quirks: list[str] = []
     fixer = _FIXERS.get((env.ocpp_version, env.action))
     if fixer is not None:
-        rejected = fixer(env.payload, quirks)
+        try:
+            rejected = fixer(env.payload, quirks)
+        except (TypeError, AttributeError, KeyError, ValueError):
+            rejected = None  # a shape no fixer expected: the schema below says what is wrong
         if rejected is not None:
             return rejected
     try:
@@ -144,7 +147,8 @@ def _fix_meter_values(items: Any, quirks: list[str], v16: bool) -> Rejected | No
             return rejected
         if not v16:
             continue
-        for sv in mv.get("sampledValue") or ():
+        sampled = mv.get("sampledValue")
+        for sv in sampled if isinstance(sampled, list) else ():
             if not isinstance(sv, dict):
                 continue
             value = sv.get("value")

@@ -36,8 +36,11 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
 
 
 async def _process(msg: Any) -> None:
-    env = decode(msg.value or b"", settings.max_message_bytes)
-    quirks: list[str] | Rejected = env if isinstance(env, Rejected) else validate(env)
+    try:
+        env = decode(msg.value or b"", settings.max_message_bytes)
+        quirks: list[str] | Rejected = env if isinstance(env, Rejected) else validate(env)
+    except Exception as exc:  # a bug of ours met this input: keep it, keep going
+        quirks = env = Rejected(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300])
     if isinstance(quirks, Rejected):
         await meter.dead_letter(msg, quirks)
         return

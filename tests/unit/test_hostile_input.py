@@ -142,6 +142,8 @@ def test_hand_picked_hostile_inputs() -> None:
     }
     for raw, reason in cases.items():
         assert process(raw) == reason, raw[:60]
+    for found in (Path(__file__).parents[1] / "fixtures" / "fuzz").glob("crash-*"):  # the fuzzer's finds
+        assert process(found.read_bytes()) in OUTCOMES, found.name
     fixture = orjson.loads((FIXTURES[0]).read_bytes())
     huge = json.dumps({**fixture, "payload": {"connectorId": 10**30, "meterValue": []}}).encode()
     assert process(huge) in OUTCOMES
