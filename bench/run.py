@@ -5,9 +5,10 @@ side by side, and the ratios from this one run, appended to bench/RESULTS.md.
 Variants so far:
   a   chargestream's worker with all sinks on (Cassandra; `--sink memory` for the in-memory
       twin of the same interface, to see the worker's own rate)
+  d1  the framework's ceiling: a Faust agent that only counts raw bytes
   d2  the Python ceiling: confluent-kafka batch consumer + orjson + dict aggregation
 Still to come (the performance issue): b (a tutorial-style Faust pipeline), c (Quix
-Streams), d1 (a Faust agent counting raw bytes), latency, memory per connector, scaling.
+Streams), latency, memory per connector, scaling.
 
 Events/s is measured from the variant's first consumed record to the moment every input
 record is processed (for a: the consumer group has committed every input offset and the
@@ -199,20 +200,23 @@ def run_chargestream(bootstrap: str, prefix: str, events: int, sink: str, partit
         proc.wait(60)
 
 
-def run_plain(bootstrap: str, prefix: str, events: int) -> Result:
+def run_self_measuring(variant: str, module: str, bootstrap: str, prefix: str, events: int) -> Result:
+    """A variant that measures itself (bench/ceiling_plain.py, bench/faust_ceiling.py)."""
+    extra = ["--data-dir", str(REPO / "var" / "bench" / f"{prefix}{variant}")] if variant == "d1" else []
     out = subprocess.run(
         [
             sys.executable,
             "-m",
-            "bench.ceiling_plain",
+            module,
             "--bootstrap",
             bootstrap,
             "--group",
-            f"{prefix}d2",
+            f"{prefix}{variant}",
             "--topics",
             ",".join(f"{prefix}ocpp.{a}" for a in ACTIONS),
             "--events",
             str(events),
+            *extra,
         ],
         cwd=REPO,
         capture_output=True,
@@ -222,7 +226,7 @@ def run_plain(bootstrap: str, prefix: str, events: int) -> Result:
     )
     d: dict[str, Any] = orjson.loads(out.stdout.strip().splitlines()[-1])
     return Result(
-        "d2", int(d["events"]), float(d["seconds"]), float(d["cpu_seconds"]), float(d["peak_rss_mib"])
+        variant, int(d["events"]), float(d["seconds"]), float(d["cpu_seconds"]), float(d["peak_rss_mib"])
     )
 
 
@@ -256,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--connectors", type=int, default=50_000)
     p.add_argument("--partitions", type=int, default=8)
-    p.add_argument("--variants", default="a,d2")
+    p.add_argument("--variants", default="a,d1,d2")
     p.add_argument("--sink", choices=["cassandra", "memory"], default="cassandra")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--bootstrap", default=os.environ.get("CHARGESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
@@ -277,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"variant {variant} ...", file=sys.stderr)
         if variant == "a":
             results.append(run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions))
+        elif variant == "d1":
+            results.append(run_self_measuring("d1", "bench.faust_ceiling", args.bootstrap, prefix, events))
         elif variant == "d2":
-            results.append(run_plain(args.bootstrap, prefix, events))
+            results.append(run_self_measuring("d2", "bench.ceiling_plain", args.bootstrap, prefix, events))
         else:
             raise SystemExit(f"unknown variant {variant!r}")
         print(f"  {results[-1]}", file=sys.stderr)
