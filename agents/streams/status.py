@@ -28,6 +28,7 @@ from agents.domain.charger_status import (
 )
 from agents.domain.envelope import Envelope
 from agents.domain.liveness import is_storm
+from agents.domain.partition_index import PartitionIndex
 from agents.domain.site_timeline import Change
 from agents.domain.status import StatusClass, fault_events, status_events
 from agents.metrics import metrics
@@ -69,6 +70,8 @@ async def handle_status(env: Envelope, partition: int) -> Exception | None:
         log.exception("status of %s %s from %s failed", env.ocpp_version, env.action, env.charger_id)
         return exc
     charger_status[key] = codec.encode_status(s)
+    if (idx := _indexes.get(partition)) is not None:
+        idx.note(key, s, rt.live_rules)
     await out.send(rt)
     await publish(rt, notices)
     return None
@@ -138,50 +141,50 @@ async def on_tick(partition: int, now_ms: int) -> None:
     rt = await runtime()
     if not partition_heard(partition):
         return
+    idx = _indexes.get(partition) or _build_index(partition, rt)
     # While the partition is read behind the clock (a backlog after downtime), silence is
     # judged at the partition's own progress, not at wall-clock time.
     idle_ms = int(settings.idle_partition_seconds * 1000)
     now_eff = min(now_ms, partition_watermark(partition, now_ms) + idle_ms)
-    chargers: list[tuple[bytes, ChargerStatus]] = []
-    for key, raw in list(charger_status.items()):
-        if key.startswith(INGESTION_KEY):
-            continue
-        s = codec.decode_status(raw, key.decode())
+    chargers: dict[bytes, ChargerStatus] = {}
+    for key in idx.to_look_at(now_eff):
+        s = codec.decode_status(charger_status.get(key), key.decode())
         if s is not None and s.partition == partition:
-            chargers.append((key, s))
+            chargers[key] = s
     silent = [
-        (k, s, since) for k, s in chargers if (since := newly_offline(s, now_eff, rt.live_rules)) is not None
+        (k, s, since)
+        for k, s in chargers.items()
+        if (since := newly_offline(s, now_eff, rt.live_rules)) is not None
     ]
+    for key, s, _ in silent:
+        idx.note(key, s, rt.live_rules)
     # A storm's chargers go silent together but may pass their deadlines on different
     # ticks: count all gone offline within the raise-after time (their alerts have not
     # fired yet), and withdraw those alerts once it is plainly a storm.
     window_ms = max(rt.alert_rules.raise_after_ms, int(2000 * settings.tick_interval_seconds))
-    recent = [
-        (k, s)
-        for k, s in chargers
-        if (since := s.liveness.offline_since_ms) is not None and since >= now_eff - window_ms
-    ]
-    storm = is_storm(len(recent), len(chargers), rt.live_rules)
-    notices = await _ingestion(rt, partition, chargers, storm, now_ms)
-    firing: Counter[str] = Counter(
-        t.key.type.value
-        for _, s in chargers
-        for t in s.alerts.values()
-        if t.state.phase in ("firing", "clearing")
-    )
-    for kind in AlertType:
-        metrics.alerts_active.labels(kind.value, str(partition)).set(firing[kind.value])
+    recent = idx.offline_after(now_eff - window_ms)
+    storm = is_storm(len(recent), idx.chargers, rt.live_rules)
+    notices = await _ingestion(rt, partition, idx, storm, now_ms)
     changed = {k for k, _, _ in silent}
     for key, s, since in silent:
         if not storm:  # a storm is our ingestion failing: one alert above, not thousands
             mark_offline(s, key.decode(), since, rt.alert_rules)
     if storm:
-        changed.update(k for k, s in recent if withdraw_offline(s, k.decode()))
-    for key, s in chargers:
+        changed.update(k for k in recent if k in chargers and withdraw_offline(chargers[k], k.decode()))
+    for key, s in chargers.items():
         due = due_notices(s, now_ms, rt.alert_rules)
         if due or key in changed:
             notices += due
             charger_status[key] = codec.encode_status(s)
+        idx.note(key, s, rt.live_rules)
+    firing: Counter[str] = Counter(
+        t.key.type.value
+        for s in chargers.values()
+        for t in s.alerts.values()
+        if t.state.phase in ("firing", "clearing")
+    )
+    for kind in (AlertType.CONNECTOR_FAULT, AlertType.CONNECTOR_WARNING, AlertType.CHARGER_OFFLINE):
+        metrics.alerts_active.labels(kind.value, str(partition)).set(firing[kind.value])
     for key, s, since in silent:  # in a storm too: its connectors' state is unknown all the same
         out = _Outbox(s, key.decode())
         out.liveness(since, offline=True)
@@ -189,8 +192,30 @@ async def on_tick(partition: int, now_ms: int) -> None:
     await publish(rt, notices)
 
 
+# In-memory tick indexes per input partition (agents/domain/partition_index.py).
+_indexes: dict[int, PartitionIndex] = {}
+
+
+def _build_index(partition: int, rt: Runtime) -> PartitionIndex:
+    """After an assignment: one scan of the table for this partition's chargers."""
+    idx = _indexes[partition] = PartitionIndex()
+    for key, raw in list(charger_status.items()):
+        if key.startswith(INGESTION_KEY):
+            continue
+        s = codec.decode_status(raw, key.decode())
+        if s is not None and s.partition == partition:
+            idx.note(key, s, rt.live_rules)
+    return idx
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+async def _drop_indexes(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """A partition that leaves may come back changed by another worker: rebuild then."""
+    _indexes.clear()
+
+
 async def _ingestion(
-    rt: Runtime, partition: int, chargers: list[tuple[bytes, ChargerStatus]], storm: bool, now_ms: int
+    rt: Runtime, partition: int, idx: PartitionIndex, storm: bool, now_ms: int
 ) -> list[tuple[TrackedAlert, Any]]:
     key = INGESTION_KEY + str(partition).encode()
     entry = codec.decode_status(charger_status.get(key), "") or new_status(
@@ -202,9 +227,9 @@ async def _ingestion(
         alert_key.fingerprint,
         TrackedAlert(alert_key, summary=f"most chargers of input partition {partition} went silent at once"),
     )
-    offline = sum(1 for _, s in chargers if s.liveness.offline_since_ms is not None)
-    ongoing = tracked.state.phase in ("pending", "firing") and offline >= rt.live_rules.storm_share * len(
-        chargers
+    offline = len(idx.offline_since)
+    ongoing = (
+        tracked.state.phase in ("pending", "firing") and offline >= rt.live_rules.storm_share * idx.chargers
     )
     observe(tracked.state, storm or ongoing, now_ms, rt.alert_rules)
     due = due_notices(entry, now_ms, rt.alert_rules)
