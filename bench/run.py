@@ -35,17 +35,13 @@ import orjson
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO))
 
+from agents.config import Settings  # noqa: E402
 from agents.simulator import SimConfig, chargers, messages  # noqa: E402
 
-ACTIONS = (
-    "MeterValues",
-    "StartTransaction",
-    "StopTransaction",
-    "TransactionEvent",
-    "StatusNotification",
-    "NotifyEvent",
-    "Heartbeat",
-    "BootNotification",
+# The OCPP actions of the default input topics, meter topics first (as the worker splits them).
+ACTIONS = tuple(
+    t.rsplit(".", 1)[-1]
+    for t in (*Settings.model_fields["meter_topics"].default, *Settings.model_fields["status_topics"].default)
 )
 
 
@@ -154,8 +150,6 @@ def run_chargestream(bootstrap: str, prefix: str, events: int, sink: str, partit
         "CHARGESTREAM_TIMESERIES_BACKEND": sink,
         "CHARGESTREAM_DATA_DIR": str(REPO / "var" / "bench" / prefix),
     }
-    from agents.config import Settings
-
     for field in Settings.model_fields:
         if field.endswith("_topic") and field != "registry_topic":
             env[f"CHARGESTREAM_{field.upper()}"] = prefix + str(Settings.model_fields[field].default)
