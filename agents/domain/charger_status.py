@@ -74,28 +74,14 @@ def on_message(s: ChargerStatus, charger_id: str, received_at_ms: int, rules: Al
 def on_status(s: ChargerStatus, e: StatusEvent, rules: AlertRules) -> bool:
     """A status notification; True if it became the connector's current status."""
     conn = s.connector(e.evse_id, e.connector_id)
-    current = conn.apply(e)
-    if not current:
+    if not conn.apply(e):
         return False  # older than what we know: history only
-    where = f"{e.charger_id} EVSE {e.evse_id}" if e.evse_id else e.charger_id
-    fault = _alert(
-        s,
-        e.charger_id,
-        AlertType.CONNECTOR_FAULT,
-        evse=e.evse_id,
-        connector=e.connector_id,
-        summary=f"{where} faulted ({e.error_code or 'no error code'}{', ' + e.info if e.info else ''})",
-    )
-    observe(fault.state, conn.faulted, e.ts_ms, rules)
-    warning = _alert(
-        s,
-        e.charger_id,
-        AlertType.CONNECTOR_WARNING,
-        evse=e.evse_id,
-        connector=e.connector_id,
-        summary=f"{where} reports {e.error_code} while {e.status}",
-    )
-    observe(warning.state, e.warning, e.ts_ms, rules)
+    where = _where(e.charger_id, e.evse_id)
+    detail = f"{e.error_code or 'no error code'}{', ' + e.info if e.info else ''}"
+    fault = f"{where} faulted ({detail})"
+    _connector_alert(s, e, AlertType.CONNECTOR_FAULT, condition=conn.faulted, summary=fault, rules=rules)
+    warning = f"{where} reports {e.error_code} while {e.status}"
+    _connector_alert(s, e, AlertType.CONNECTOR_WARNING, condition=e.warning, summary=warning, rules=rules)
     return True
 
 
@@ -104,17 +90,30 @@ def on_fault(s: ChargerStatus, e: FaultEvent, rules: AlertRules) -> bool:
     conn = s.connector(e.evse_id, e.connector_id)
     changed = conn.apply_fault(e)
     if changed:
-        where = f"{e.charger_id} EVSE {e.evse_id}" if e.evse_id else e.charger_id
-        fault = _alert(
-            s,
-            e.charger_id,
-            AlertType.CONNECTOR_FAULT,
-            evse=e.evse_id,
-            connector=e.connector_id,
-            summary=f"{where}: {e.component} {e.variable}{' ' + e.tech_code if e.tech_code else ''}",
+        code = f" {e.tech_code}" if e.tech_code else ""
+        summary = f"{_where(e.charger_id, e.evse_id)}: {e.component} {e.variable}{code}"
+        _connector_alert(
+            s, e, AlertType.CONNECTOR_FAULT, condition=conn.faulted, summary=summary, rules=rules
         )
-        observe(fault.state, conn.faulted, e.ts_ms, rules)
     return changed
+
+
+def _where(charger_id: str, evse_id: int) -> str:
+    return f"{charger_id} EVSE {evse_id}" if evse_id else charger_id
+
+
+def _connector_alert(
+    s: ChargerStatus,
+    e: StatusEvent | FaultEvent,
+    kind: AlertType,
+    *,
+    condition: bool,
+    summary: str,
+    rules: AlertRules,
+) -> None:
+    """Feed a connector's alert its condition at the event's time."""
+    tracked = _alert(s, e.charger_id, kind, evse=e.evse_id, connector=e.connector_id, summary=summary)
+    observe(tracked.state, condition, e.ts_ms, rules)
 
 
 def effective_class(s: ChargerStatus, evse_id: int, connector_id: int) -> StatusClass:
