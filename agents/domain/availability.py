@@ -1,4 +1,8 @@
-"""Time-weighted availability of connectors and sites, and US NEVI port uptime.
+"""Time-weighted availability of a connector over a window, and the US NEVI formula.
+
+``connector_availability`` is the definition, computed in one pass over a connector's
+whole history; the pipeline computes the same incrementally (site_timeline.fold), and
+the tests hold the two equal.
 
 Over a window [w0, w1): start from the state in force at w0, walk transitions in event
 time, and add up time per status class, clipped to the window. While a charger is
@@ -92,13 +96,6 @@ def _inside(t: int, intervals: list[Interval]) -> bool:
     return any(a <= t < b for a, b in intervals)
 
 
-def site_availability(parts: Iterable[Availability]) -> Availability | None:
-    total: Availability | None = None
-    for part in parts:
-        total = part if total is None else total + part
-    return total
-
-
 def nevi_uptime_percent(
     outage_minutes: float, excluded_minutes: float, period_minutes: float = MINUTES_PER_YEAR
 ) -> float:
@@ -106,10 +103,3 @@ def nevi_uptime_percent(
     (525,600 for the trailing 12 months; the month's minutes for a monthly figure)."""
     counted = max(0.0, outage_minutes - excluded_minutes)
     return (period_minutes - counted) / period_minutes * 100
-
-
-def nevi_from(a: Availability) -> float:
-    """NEVI uptime of one port over the availability's window: every minute not up is outage."""
-    period = a.span_ms / 60_000
-    outage = period - a.up_ms / 60_000
-    return nevi_uptime_percent(outage, a.excluded_ms / 60_000, period)

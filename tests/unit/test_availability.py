@@ -6,9 +6,7 @@ import pytest
 
 from agents.domain.availability import (
     connector_availability,
-    nevi_from,
     nevi_uptime_percent,
-    site_availability,
 )
 from agents.domain.status import StatusClass as C
 
@@ -46,17 +44,15 @@ def test_excluded_time_and_planned_unavailability_leave_the_denominator() -> Non
     assert a.uptime == pytest.approx(30 / 40)
 
 
-def test_site_availability_adds_connector_time() -> None:
+def test_site_totals_add_connector_time() -> None:
     a = connector_availability([(T0, C.AVAILABLE)], T0, T0 + 60 * M)
     b = connector_availability([(T0, C.FAULTED)], T0, T0 + 60 * M)
-    site = site_availability([a, b])
-    assert site is not None and site.uptime == pytest.approx(0.5) and site.span_ms == 120 * M
+    site = a + b
+    assert site.uptime == pytest.approx(0.5) and site.span_ms == 120 * M
 
 
 def test_nevi_formula() -> None:
     # 2 days of outage in a year, 1 day of it for an excluded reason (utility outage).
     assert nevi_uptime_percent(2 * 1440, 1440) == pytest.approx((525_600 - 1440) / 525_600 * 100)
-    month = connector_availability(
-        [(T0, C.AVAILABLE), (T0 + 30 * 1440 * M - 144 * M, C.FAULTED)], T0, T0 + 30 * 1440 * M
-    )
-    assert nevi_from(month) == pytest.approx(100 - 144 / (30 * 1440) * 100)
+    # A 30-day month with 144 minutes of outage, none excluded.
+    assert nevi_uptime_percent(144, 0, 30 * 1440) == pytest.approx(100 - 144 / (30 * 1440) * 100)
