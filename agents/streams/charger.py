@@ -30,7 +30,8 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
             await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
             continue
         started = time.perf_counter()
-        await _process(msg)
+        with meter.in_flight(msg.partition):
+            await _process(msg)
         metrics.processing.labels("charger").observe(time.perf_counter() - started)
         last_offsets[(msg.topic, msg.partition)] = msg.offset
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -84,6 +86,21 @@ def _unknown_charger() -> str:
     return UNASSIGNED_SITE
 
 
+_held: dict[int, int] = {}  # partition -> the watermark to publish while a message is in flight
+
+
+@contextmanager
+def in_flight(partition: int) -> Iterator[None]:
+    """While one message of the partition is processed (it awaits sends and writes, and the
+    watermark timer may run meanwhile), publish the watermark from before it: stage 2 must
+    not close a bucket ahead of this message's contributions."""
+    _held[partition] = partition_watermark(partition)
+    try:
+        yield
+    finally:
+        del _held[partition]
+
+
 def advance(topic: str, partition: int, received_at_ms: int) -> int:
     """The partition's watermark after this event; each topic's part persisted in the changelog."""
     tp = (topic, partition)
@@ -145,7 +162,10 @@ async def broadcast_watermarks() -> None:
     """
     now_ms = int(time.time() * 1000)
     for partition in assigned_input_partitions():
-        value = codec.encode_watermark(partition, partition_watermark(partition, now_ms))
+        watermark = partition_watermark(partition, now_ms)
+        if partition in _held:  # a message is half-way: its contributions are not sent yet
+            watermark = min(watermark, _held[partition])
+        value = codec.encode_watermark(partition, watermark)
         for q in range(settings.topic_partitions):
             await emit(site_contributions, value=value, partition=q)
 
