@@ -6,6 +6,7 @@ fresh checkout runs with no configuration; production overrides them by env.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -172,6 +173,21 @@ class Settings(BaseSettings):
                 return tuple(json.loads(text))
             return tuple(h.strip() for h in text.split(",") if h.strip())
         return value
+
+
+def renamed_topics(
+    s: Settings, rename: Callable[[str], str], *, inputs: bool = False, registry: bool = False
+) -> dict[str, str]:
+    """The CHARGESTREAM_* variables that give a run (demo, replay, benchmark) topics of its
+    own: every output and internal topic renamed, and the inputs and registry if asked."""
+    env = {}
+    for name in Settings.model_fields:
+        if name.endswith("_topic") and (registry or name != "registry_topic"):
+            env[f"CHARGESTREAM_{name.upper()}"] = rename(getattr(s, name))
+    if inputs:
+        for name in ("meter_topics", "status_topics"):
+            env[f"CHARGESTREAM_{name.upper()}"] = ",".join(rename(t) for t in getattr(s, name))
+    return env
 
 
 @lru_cache(maxsize=1)

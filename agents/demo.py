@@ -50,17 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _demo_env(alertmanager_url: str) -> dict[str, str]:
-    from .config import Settings
+    from .config import Settings, renamed_topics
 
-    env = dict(DEMO)
-    env["CHARGESTREAM_ALERTMANAGER_URL"] = alertmanager_url
-    defaults = Settings.model_fields
-    for name in ("meter_topics", "status_topics"):
-        env[f"CHARGESTREAM_{name.upper()}"] = ",".join(PREFIX + t for t in defaults[name].default)
-    for name in defaults:
-        if name.endswith("_topic"):
-            env[f"CHARGESTREAM_{name.upper()}"] = PREFIX + str(defaults[name].default)
-    return env
+    defaults = Settings.model_construct()  # the default names, whatever the environment says
+    topics = renamed_topics(defaults, lambda t: PREFIX + t, inputs=True, registry=True)
+    return {**DEMO, "CHARGESTREAM_ALERTMANAGER_URL": alertmanager_url, **topics}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .config import Settings, get_settings
+from .config import Settings, get_settings, renamed_topics
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,10 +48,8 @@ def replay_env(s: Settings, name: str, keyspace: str, until_ms: int) -> dict[str
         "CHARGESTREAM_INPUT_UNTIL_MS": str(until_ms),
         "CHARGESTREAM_DATA_DIR": str(Path(s.data_dir).parent / name),
         "CHARGESTREAM_WEB_PORT": str(_free_port()),  # beside a live worker on the same host
+        **renamed_topics(s, lambda t: f"{t}.{name}"),
     }
-    for field in Settings.model_fields:
-        if field.endswith("_topic") and field != "registry_topic":
-            env[f"CHARGESTREAM_{field.upper()}"] = f"{getattr(s, field)}.{name}"
     return env
 
 

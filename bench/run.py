@@ -35,7 +35,7 @@ import orjson
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO))
 
-from agents.config import Settings  # noqa: E402
+from agents.config import Settings, renamed_topics  # noqa: E402
 from agents.simulator import SimConfig, chargers, messages  # noqa: E402
 
 # The OCPP actions of the default input topics, meter topics first (as the worker splits them).
@@ -143,16 +143,12 @@ def run_chargestream(bootstrap: str, prefix: str, events: int, sink: str, partit
         "CHARGESTREAM_KAFKA_BOOTSTRAP": bootstrap,
         "CHARGESTREAM_APP_ID": app_id,
         "CHARGESTREAM_TOPIC_PARTITIONS": str(partitions),
-        "CHARGESTREAM_METER_TOPICS": ",".join(f"{prefix}ocpp.{a}" for a in ACTIONS[:4]),
-        "CHARGESTREAM_STATUS_TOPICS": ",".join(f"{prefix}ocpp.{a}" for a in ACTIONS[4:]),
+        **renamed_topics(Settings.model_construct(), lambda t: prefix + t, inputs=True),
         "CHARGESTREAM_REGISTRY_TOPIC": f"{prefix}chargers",
         "CHARGESTREAM_CASSANDRA_KEYSPACE": prefix.replace(".", "_").replace("-", "_").rstrip("_"),
         "CHARGESTREAM_TIMESERIES_BACKEND": sink,
         "CHARGESTREAM_DATA_DIR": str(REPO / "var" / "bench" / prefix),
     }
-    for field in Settings.model_fields:
-        if field.endswith("_topic") and field != "registry_topic":
-            env[f"CHARGESTREAM_{field.upper()}"] = prefix + str(Settings.model_fields[field].default)
     subprocess.run(
         [sys.executable, "-m", "agents", "migrate"],
         env=env,
