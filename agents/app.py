@@ -7,12 +7,14 @@ from typing import Any
 import faust
 
 from .config import Settings, get_settings
+from .kafka_clients import faust_credentials
 
 
 def create_app(settings: Settings, **overrides: Any) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=settings.data_dir,
         topic_replication_factor=settings.topic_replication_factor,

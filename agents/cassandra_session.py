@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import Settings
+from .config import ConnectError, Settings
 
 
 def connect(settings: Settings) -> tuple[Any, Any]:
@@ -16,11 +16,29 @@ def connect(settings: Settings) -> tuple[Any, Any]:
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)),
         request_timeout=settings.cassandra_timeout_seconds,
     )
+    secure: dict[str, Any] = {}
+    if settings.cassandra_username and settings.cassandra_password:
+        from cassandra.auth import PlainTextAuthProvider
+
+        password = settings.cassandra_password.get_secret_value()
+        secure["auth_provider"] = PlainTextAuthProvider(settings.cassandra_username, password)
+    if settings.cassandra_ssl:
+        from .kafka_clients import ssl_context
+
+        # check_hostname is on: the driver verifies each node against its own address.
+        secure["ssl_context"] = ssl_context(settings.cassandra_ssl_cafile)
     cluster = Cluster(
         list(settings.cassandra_contact_points),
         port=settings.cassandra_port,
         protocol_version=5,
         connect_timeout=settings.cassandra_timeout_seconds,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        **secure,
     )
-    return cluster, cluster.connect()
+    try:
+        return cluster, cluster.connect()
+    except Exception as exc:  # NoHostAvailable wraps each host's reason (auth, TLS, refused)
+        cluster.shutdown()
+        hosts = ",".join(settings.cassandra_contact_points)
+        reasons = getattr(exc, "errors", None) or exc
+        raise ConnectError(f"Cassandra at {hosts} port {settings.cassandra_port}: {reasons}") from exc

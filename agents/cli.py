@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import Settings, get_settings
+from .config import ConnectError, Settings, get_settings
 
 
 def _apply_settings(pairs: Sequence[str]) -> None:
@@ -92,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(_parser().parse_args(argv))
     except KeyboardInterrupt:
         return 130  # Ctrl-C: whatever was started has been stopped on the way out
+    except ConnectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -11,8 +11,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConnectError(RuntimeError):
+    """A configured service refused us or did not answer: the message names which and why
+    (never a password)."""
 
 
 class UptimeExclusion(BaseModel):
@@ -42,6 +47,14 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_timeout_seconds: float = Field(10.0, gt=0)
     """Timeout of every Kafka admin and client call we make ourselves."""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """Production: SASL_SSL. TLS always verifies the broker's certificate and host name."""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    """Never logged or shown (`chargestream settings` prints it masked)."""
+    kafka_ssl_cafile: str | None = None
+    """PEM bundle of the CAs that sign the brokers' certificates; unset: the system's."""
     topic_replication_factor: int = Field(1, ge=1)
     """For topics `migrate` creates."""
     topic_partitions: int = Field(8, ge=1)
@@ -51,7 +64,15 @@ class Settings(BaseSettings):
     """Comma-separated hosts, or a JSON list."""
     cassandra_port: int = 9042
     cassandra_local_dc: str = "datacenter1"
-    cassandra_keyspace: str = "chargestream"
+    cassandra_username: str | None = None
+    """With a password: PasswordAuthenticator login."""
+    cassandra_password: SecretStr | None = None
+    cassandra_ssl: bool = False
+    """TLS to Cassandra, verifying the node's certificate and host name."""
+    cassandra_ssl_cafile: str | None = None
+    """PEM bundle of the CAs that sign the nodes' certificates; unset: the system's."""
+    cassandra_keyspace: str = Field("chargestream", pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,47}$")
+    """A CQL identifier (checked: keyspace names go into DDL, which cannot take bind markers)."""
     cassandra_timeout_seconds: float = Field(10.0, gt=0)
     """Per statement."""
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
@@ -140,6 +161,16 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     """Where /metrics, /healthz and /readyz listen; 0.0.0.0 in a container."""
     web_port: int = 6066
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError("SASL needs kafka_sasl_username and kafka_sasl_password")
+        if bool(self.cassandra_username) != bool(self.cassandra_password):
+            raise ValueError("cassandra_username and cassandra_password go together")
+        return self
 
     @field_validator("availability_windows_seconds", mode="before")
     @classmethod

@@ -109,8 +109,9 @@ def _reset(s: Any) -> None:
     from confluent_kafka.admin import AdminClient
 
     from .cassandra_session import connect
+    from .kafka_clients import confluent_config
 
-    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
+    admin = AdminClient(confluent_config(s))
     ours = [
         t
         for t in admin.list_topics(timeout=s.kafka_timeout_seconds).topics
@@ -200,16 +201,21 @@ def _summary(s: Any, local: Any, args: argparse.Namespace) -> None:
     ks = s.cassandra_keyspace
     sites = [f"SITE-{i:04d}" for i in range(args.sites)]
     today = datetime.now(UTC).date()
+    power = session.prepare(
+        f"SELECT bucket_start, current_power_w, energy_wh FROM {ks}.site_power_1m "
+        "WHERE site_id = ? AND day = ? LIMIT 15"
+    )
+    status = session.prepare(f"SELECT * FROM {ks}.site_status WHERE site_id = ?")
+    availability = session.prepare(
+        f"SELECT * FROM {ks}.site_availability WHERE site_id = ? AND window_s = 60 AND month = ? LIMIT 15"
+    )
+    alerts = session.prepare(
+        f"SELECT alert_type, status FROM {ks}.alert_history WHERE site_id = ? AND day = ?"
+    )
     try:
         print("\n== site power (kW): now, mean of the last 15 minutes, energy (kWh) in them")
         for site in sites:
-            rows = list(
-                session.execute(
-                    f"SELECT bucket_start, current_power_w, energy_wh FROM {ks}.site_power_1m "
-                    "WHERE site_id = %s AND day = %s LIMIT 15",
-                    (site, today),
-                )
-            )
+            rows = list(session.execute(power, (site, today)))
             if not rows:
                 print(f"  {site}  no data")
                 continue
@@ -220,16 +226,8 @@ def _summary(s: Any, local: Any, args: argparse.Namespace) -> None:
         print("\n== availability: ports per class now, and uptime over the closed minutes")
         month = date(today.year, today.month, 1)
         for site in sites:
-            [now] = list(session.execute(f"SELECT * FROM {ks}.site_status WHERE site_id = %s", (site,))) or [
-                None
-            ]
-            windows = list(
-                session.execute(
-                    f"SELECT * FROM {ks}.site_availability "
-                    "WHERE site_id = %s AND window_s = 60 AND month = %s LIMIT 15",
-                    (site, month),
-                )
-            )
+            [now] = list(session.execute(status, (site,))) or [None]
+            windows = list(session.execute(availability, (site, month)))
             up = sum(w.available_ms + w.occupied_ms + w.reserved_ms for w in windows)
             span = sum(w.span_ms - w.excluded_ms for w in windows)
             unknown = sum(w.unknown_ms for w in windows)
@@ -249,10 +247,7 @@ def _summary(s: Any, local: Any, args: argparse.Namespace) -> None:
         fired: Counter[str] = Counter()
         resolved: Counter[str] = Counter()
         for site in [*sites, *(f"partition-{p}" for p in range(s.topic_partitions))]:
-            for r in session.execute(
-                f"SELECT alert_type, status FROM {ks}.alert_history WHERE site_id = %s AND day = %s",
-                (site, today),
-            ):
+            for r in session.execute(alerts, (site, today)):
                 fired[r.alert_type] += 1
                 resolved[r.alert_type] += r.status == "resolved"
         for kind in sorted(fired):

@@ -15,7 +15,8 @@ from importlib import resources
 from typing import Any
 
 from .cassandra_session import connect
-from .config import Settings, get_settings
+from .config import ConnectError, Settings, get_settings
+from .kafka_clients import confluent_config
 
 
 def topic_specs(s: Settings) -> dict[str, tuple[int, dict[str, str]]]:
@@ -40,10 +41,14 @@ def topic_specs(s: Settings) -> dict[str, tuple[int, dict[str, str]]]:
 
 
 def create_topics(s: Settings) -> list[str]:
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})
-    existing = set(admin.list_topics(timeout=s.kafka_timeout_seconds).topics)
+    admin = AdminClient(confluent_config(s))
+    try:
+        existing = set(admin.list_topics(timeout=s.kafka_timeout_seconds).topics)
+    except KafkaException as exc:
+        raise ConnectError(f"Kafka at {s.kafka_bootstrap}: {exc.args[0]}") from exc
     wanted = [
         NewTopic(name, parts, s.topic_replication_factor, config=cfg)
         for name, (parts, cfg) in topic_specs(s).items()
@@ -87,10 +92,8 @@ def apply_migrations(session: Any, keyspace: str, replication: str) -> list[str]
             continue
         for statement in statements(cql):
             session.execute(statement.replace("{keyspace}", keyspace))
-        session.execute(
-            f"INSERT INTO {keyspace}.schema_migrations (name, applied_at) VALUES (%s, %s)",
-            (name, datetime.now(UTC)),
-        )
+        insert = session.prepare(f"INSERT INTO {keyspace}.schema_migrations (name, applied_at) VALUES (?, ?)")
+        session.execute(insert, (name, datetime.now(UTC)))
         applied.append(name)
     return applied
 

@@ -94,10 +94,12 @@ class ChargerRegistry:
 class RegistryReader(threading.Thread):
     """Reads the registry topic from the beginning and keeps following it."""
 
-    def __init__(self, registry: ChargerRegistry, bootstrap: str, topic: str, timeout_s: float) -> None:
+    def __init__(
+        self, registry: ChargerRegistry, kafka: dict[str, Any], topic: str, timeout_s: float
+    ) -> None:
         super().__init__(name="registry-reader", daemon=True)
         self.registry, self.topic, self.timeout_s = registry, topic, timeout_s
-        self.bootstrap = bootstrap
+        self.kafka = kafka  # client configuration: bootstrap and security
         self.caught_up = threading.Event()
         self._stop = threading.Event()
 
@@ -106,7 +108,7 @@ class RegistryReader(threading.Thread):
 
         consumer = Consumer(
             {
-                "bootstrap.servers": self.bootstrap,
+                **self.kafka,
                 "group.id": "chargestream-registry-unused",
                 "enable.auto.commit": False,
                 "socket.timeout.ms": int(self.timeout_s * 1000),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings, get_settings, renamed_topics
+from .kafka_clients import confluent_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,11 +74,7 @@ def run(args: argparse.Namespace) -> int:
     subprocess.run([sys.executable, "-m", "agents", "migrate"], env=env, check=True, timeout=300)
 
     group = Consumer(
-        {
-            "bootstrap.servers": s.kafka_bootstrap,
-            "group.id": env["CHARGESTREAM_APP_ID"],
-            "enable.auto.commit": False,
-        }
+        confluent_config(s, **{"group.id": env["CHARGESTREAM_APP_ID"], "enable.auto.commit": False})
     )
     try:
         meta = group.list_topics(timeout=s.kafka_timeout_seconds)

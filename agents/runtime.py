@@ -10,6 +10,7 @@ from .config import Settings, get_settings
 from .domain.alerts import AlertRules
 from .domain.buckets import BucketRules
 from .domain.liveness import LivenessRules
+from .kafka_clients import confluent_config
 from .registry import ChargerRegistry, RegistryReader
 from .sinks.alertmanager import Alertmanager, AlertReceiver, NoAlertmanager
 from .sinks.timeseries import CassandraStore, MemoryStore, TimeSeriesStore
@@ -60,7 +61,7 @@ def _build(s: Settings) -> Runtime:
         else NoAlertmanager()
     )
     registry = ChargerRegistry()
-    reader = RegistryReader(registry, s.kafka_bootstrap, s.registry_topic, s.kafka_timeout_seconds)
+    reader = RegistryReader(registry, confluent_config(s), s.registry_topic, s.kafka_timeout_seconds)
     reader.start()
     reader.caught_up.wait(s.kafka_timeout_seconds)  # best effort: entries keep arriving after
     store: TimeSeriesStore

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from .config import Settings, get_settings
+from .kafka_clients import confluent_config
 from .simulator import SimConfig, Truth, chargers, messages
 
 
@@ -112,14 +113,16 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from(args, int(time.time() * 1000))
     topics = topic_map(s)
     producer = Producer(
-        {
-            "bootstrap.servers": s.kafka_bootstrap,
-            "partitioner": "murmur2_random",  # Kafka's Java partitioner: where Faust looks for a key
-            "linger.ms": 20,
-            # No compression: the worker's client (aiokafka) reads lz4/snappy/zstd only with extras.
-            "enable.idempotence": True,
-            "message.timeout.ms": int(s.kafka_timeout_seconds * 1000 * 3),
-        }
+        confluent_config(
+            s,
+            **{
+                "partitioner": "murmur2_random",  # Kafka's Java partitioner: where Faust looks for a key
+                "linger.ms": 20,
+                # No compression: the worker's client (aiokafka) reads lz4/snappy/zstd only with extras.
+                "enable.idempotence": True,
+                "message.timeout.ms": int(s.kafka_timeout_seconds * 1000 * 3),
+            },
+        )
     )
     failures: list[str] = []
 

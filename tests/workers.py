@@ -47,14 +47,15 @@ def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120) -> str:
 
 
 class Worker:
-    def __init__(self, env: Mapping[str, str], data_dir: Path) -> None:
+    def __init__(self, env: Mapping[str, str], data_dir: Path, web_host: str = "127.0.0.1") -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "worker.log"
-        self.web_port = free_port()
+        self.web_host, self.web_port = web_host, free_port()
         full_env = {
             **os.environ,
             **env,
             "CHARGESTREAM_DATA_DIR": str(data_dir),
+            "CHARGESTREAM_WEB_HOST": web_host,
             "CHARGESTREAM_WEB_PORT": str(self.web_port),
             "PYTHONPATH": str(REPO),
         }
@@ -67,9 +68,10 @@ class Worker:
             stderr=subprocess.STDOUT,
         )
 
-    def metrics(self) -> str:
-        """The worker's Prometheus exposition text."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=10) as response:
+    def metrics(self, page: str = "metrics") -> str:
+        """The worker's Prometheus exposition text (or another page of its web server)."""
+        url = f"http://{self.web_host}:{self.web_port}/{page}"
+        with urllib.request.urlopen(url, timeout=10) as response:
             return str(response.read().decode())
 
     def check_alive(self) -> None:

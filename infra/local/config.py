@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,8 +38,26 @@ class LocalSettings(BaseSettings):
     prometheus_scrape_interval: str = "2s"
     alertmanager_port: int = 9093
 
+    secure_dir: Path | None = None
+    """When set, Kafka listens SASL_SSL (SCRAM-SHA-512) and Cassandra wants a password and
+    TLS, with the certificates in this directory: `ca.pem` and `server.pem` (the server's
+    key and certificate, PEM). For tests of the secure settings; the default is plaintext."""
+    secure_username: str = "chargestream"
+    secure_password: SecretStr | None = None
+    """Required with secure_dir: Kafka's SCRAM user and a Cassandra superuser role."""
+
     ready_timeout_seconds: float = 180.0
     stop_timeout_seconds: float = 60.0
+
+    @model_validator(mode="after")
+    def _secure_needs_a_password(self) -> LocalSettings:
+        if self.secure_dir is not None and not self.secure_password:
+            raise ValueError("secure_dir needs secure_password (CHARGESTREAM_LOCAL_SECURE_PASSWORD)")
+        return self
+
+    @property
+    def password(self) -> str:
+        return self.secure_password.get_secret_value() if self.secure_password else ""
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import ssl
 import urllib.request
 import uuid
 from abc import ABC, abstractmethod
@@ -137,7 +138,16 @@ class Kafka(Service):
             port=s.kafka_port,
             controller_port=s.kafka_controller_port,
             data_dir=data_dir,
+            protocol="SASL_SSL" if s.secure_dir else "PLAINTEXT",
         )
+        scram: list[str] = []
+        if s.secure_dir:
+            secure = Template((TEMPLATES / "kafka-secure.properties").read_text()).substitute(
+                username=s.secure_username, password=s.password, secure_dir=s.secure_dir
+            )
+            with self.config_file.open("a") as f:
+                f.write(secure)
+            scram = ["--add-scram", f"SCRAM-SHA-512=[name={s.secure_username},password={s.password}]"]
         log4j = render("log4j2.xml", self.home / "log4j2.xml")
         java = [
             str(jdk / "bin" / "java"),
@@ -162,6 +172,7 @@ class Kafka(Service):
                     "-c",
                     str(self.config_file),
                     "--ignore-formatted",
+                    *scram,
                 ],
                 env={},
                 timeout=120,
@@ -173,12 +184,30 @@ class Kafka(Service):
             return False
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0, "socket.timeout.ms": 2000})
+        config: dict[str, str | int | float] = {
+            "bootstrap.servers": self.address,
+            "log_level": 0,
+            "socket.timeout.ms": 2000,
+        }
+        admin = AdminClient({**config, **self.client_config()})
         try:
             metadata = admin.list_topics(timeout=3)
         except Exception:  # KafkaException while the broker is still starting
             return False
         return bool(metadata.brokers)
+
+    def client_config(self) -> dict[str, str]:
+        """What a librdkafka client needs on top of the bootstrap address."""
+        s = self.settings
+        if not s.secure_dir:
+            return {}
+        return {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": s.secure_username,
+            "sasl.password": s.password,
+            "ssl.ca.location": str(s.secure_dir / "ca.pem"),
+        }
 
 
 def _kafka_cluster_id() -> str:
@@ -216,6 +245,8 @@ class Cassandra(Service):
             storage_port=s.cassandra_storage_port,
             native_port=s.cassandra_port,
             data_dir=self.home / "data",
+            authenticator="PasswordAuthenticator" if s.secure_dir else "AllowAllAuthenticator",
+            client_encryption=_cassandra_tls(s.secure_dir) if s.secure_dir else "",
         )
         logback = render("logback.xml", self.home / "conf" / "logback.xml")
         return [
@@ -255,24 +286,54 @@ class Cassandra(Service):
         from cassandra.policies import DCAwareRoundRobinPolicy
 
         logging.getLogger("cassandra").setLevel(logging.CRITICAL)
+        s = self.settings
         profile = ExecutionProfile(
             load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"), request_timeout=5
         )
+        secure: dict[str, object] = {}
+        if s.secure_dir:
+            from cassandra.auth import PlainTextAuthProvider
+
+            # The superuser Cassandra creates on first start; it then makes ours.
+            secure = {
+                "auth_provider": PlainTextAuthProvider("cassandra", "cassandra"),
+                "ssl_context": ssl.create_default_context(cafile=str(s.secure_dir / "ca.pem")),
+            }
         cluster = Cluster(
             ["127.0.0.1"],
-            port=self.settings.cassandra_port,
+            port=s.cassandra_port,
             connect_timeout=3,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             protocol_version=5,
+            **secure,
         )
         try:
             session = cluster.connect()
             row = session.execute("SELECT release_version FROM system.local").one()
+            if row is not None and s.secure_dir:
+                session.execute(
+                    f"CREATE ROLE IF NOT EXISTS {s.secure_username} WITH PASSWORD = %s "
+                    "AND LOGIN = true AND SUPERUSER = true",
+                    (s.password,),
+                )
             return row is not None
-        except Exception:  # NoHostAvailable, OperationTimedOut, ...: still booting
+        except Exception:  # NoHostAvailable, OperationTimedOut, AuthenticationFailed: still booting
             return False
         finally:
             cluster.shutdown()
+
+
+def _cassandra_tls(secure_dir: Path) -> str:
+    """client_encryption_options: TLS required, the key and certificate from one PEM file."""
+    return (
+        "client_encryption_options:\n"
+        "  enabled: true\n"
+        "  optional: false\n"
+        "  ssl_context_factory:\n"
+        "    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory\n"
+        f"  keystore: {secure_dir / 'server.pem'}\n"
+        "  require_client_auth: false\n"
+    )
 
 
 class _HttpService(Service):

@@ -1,0 +1,52 @@
+"""Connecting to Kafka from settings: the one place that knows the security knobs, for
+Faust's clients (aiokafka) and our own (confluent-kafka) alike."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from .config import Settings
+
+
+def confluent_config(s: Settings, **extra: Any) -> dict[str, Any]:
+    """librdkafka configuration: bootstrap, security, then ``extra``."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": s.kafka_bootstrap,
+        "security.protocol": s.kafka_security_protocol,
+    }
+    if s.kafka_security_protocol.startswith("SASL_"):
+        assert s.kafka_sasl_password is not None  # checked by Settings
+        config |= {
+            "sasl.mechanism": s.kafka_sasl_mechanism,
+            "sasl.username": s.kafka_sasl_username,
+            "sasl.password": s.kafka_sasl_password.get_secret_value(),
+        }
+    if s.kafka_security_protocol.endswith("SSL"):
+        config["ssl.endpoint.identification.algorithm"] = "https"
+        if s.kafka_ssl_cafile:
+            config["ssl.ca.location"] = s.kafka_ssl_cafile
+    return config | extra
+
+
+def faust_credentials(s: Settings) -> Any:
+    """``broker_credentials`` for faust.App: None for plaintext."""
+    import faust
+
+    context = ssl_context(s.kafka_ssl_cafile) if s.kafka_security_protocol.endswith("SSL") else None
+    if s.kafka_security_protocol.startswith("SASL_"):
+        assert s.kafka_sasl_password is not None
+        return faust.SASLCredentials(
+            username=s.kafka_sasl_username,
+            password=s.kafka_sasl_password.get_secret_value(),
+            mechanism=s.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def ssl_context(cafile: str | None) -> ssl.SSLContext:
+    """Verifies the server's certificate chain and host name (Python's defaults)."""
+    return ssl.create_default_context(cafile=cafile)
