@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     """CQL replication map of a keyspace `migrate` creates; production: NetworkTopologyStrategy."""
     cassandra_max_in_flight: int = Field(256, ge=1)
     """Writes outstanding at once; more wait for a slot (backpressure, not a queue)."""
-    cassandra_retries: int = Field(5, ge=0)
-    """Retries of a write on timeouts and unavailability, with exponential backoff."""
+    cassandra_backoff_max_seconds: float = Field(10.0, gt=0)
+    """A write that fails for want of Cassandra (timeout, unavailable, no host) is retried,
+    backing off up to this, until Cassandra takes it: consumption waits, nothing is skipped."""
     timeseries_backend: Literal["cassandra", "memory"] = "cassandra"
     """`memory`: the in-memory twin of the Cassandra sink, for benchmarks only."""
 

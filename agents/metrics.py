@@ -93,7 +93,7 @@ class Metrics:
         )
         self.cassandra_errors = Counter(
             "chargestream_cassandra_write_errors",
-            "Cassandra write attempts that failed (retried, or raised after the last retry)",
+            "Cassandra write attempts that failed (outages are retried until the write succeeds)",
             ["table", "error"],
             registry=registry,
         )

@@ -76,7 +76,7 @@ def _build(s: Settings) -> Runtime:
             session,
             s.cassandra_keyspace,
             max_in_flight=s.cassandra_max_in_flight,
-            retries=s.cassandra_retries,
+            backoff_max_s=s.cassandra_backoff_max_seconds,
             timeout_s=s.cassandra_timeout_seconds,
         )
     return Runtime(s, rules, store, registry, alert_rules, live_rules, alertmanager, cluster)

@@ -16,6 +16,7 @@ class Reason(StrEnum):
     SCHEMA_VIOLATION = "schema_violation"  # fails the official OCPP schema after quirk fixes
     INVALID_TIMESTAMP = "invalid_timestamp"
     PROCESSING_ERROR = "processing_error"  # a bug of ours met this input: kept for a replay once fixed
+    SINK_REJECTED = "sink_rejected"  # Cassandra refused a row made from it (not an outage: that waits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ twice leaves the same rows.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Iterable
@@ -38,7 +39,8 @@ SAMPLE_COLUMNS = (
 
 
 class StoreError(RuntimeError):
-    """A write failed after its retries; the message names the table and the cause."""
+    """Cassandra rejected a write (not for want of availability: retrying cannot help);
+    the message names the table and the cause."""
 
 
 class TimeSeriesStore(Protocol):
@@ -242,6 +244,25 @@ class MemoryStore:
         return None
 
 
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """Failures for want of Cassandra (down, overloaded, restarting): worth waiting out."""
+    from cassandra import OperationTimedOut, Unavailable, WriteFailure, WriteTimeout
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.connection import ConnectionException
+    from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
+
+    return (
+        OperationTimedOut,
+        WriteTimeout,
+        WriteFailure,
+        Unavailable,
+        NoHostAvailable,
+        ConnectionException,
+        OverloadedErrorMessage,
+        IsBootstrappingErrorMessage,
+    )
+
+
 SAMPLE_INSERT = (
     "INSERT INTO {ks}.evse_samples (charger_id, evse_id, day, ts, received_at, connector_id, transaction_id, "
     "context, power_w, power_derivation, power_measured_w, power_export_w, power_offered_w, energy_wh, "
@@ -264,17 +285,20 @@ BUCKET_INSERT = (
 
 class CassandraStore:
     """cassandra-driver behind the interface: prepared statements, at most ``max_in_flight``
-    writes outstanding (callers wait: backpressure, not an unbounded queue), each retried
-    with exponential backoff on timeouts and unavailability, then raised as StoreError."""
+    writes outstanding (callers wait: backpressure, not an unbounded queue). A write that
+    fails for want of Cassandra is retried with exponential backoff until it succeeds, so an
+    outage stalls consumption instead of losing rows; any other failure is a StoreError."""
 
-    def __init__(self, session: Any, keyspace: str, *, max_in_flight: int, retries: int, timeout_s: float):
+    def __init__(
+        self, session: Any, keyspace: str, *, max_in_flight: int, backoff_max_s: float, timeout_s: float
+    ):
         self._session = session
         self._sample = session.prepare(SAMPLE_INSERT.format(ks=keyspace))
         self._bucket = session.prepare(BUCKET_INSERT.format(ks=keyspace))
         self._alert = session.prepare(ALERT_INSERT.format(ks=keyspace))
         self._rows = {t: session.prepare(cql.format(ks=keyspace)) for t, (cql, _, _) in ROW_TABLES.items()}
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._retries = retries
+        self._backoff_max_s = backoff_max_s
         self._timeout_s = timeout_s
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None:
@@ -291,26 +315,23 @@ class CassandraStore:
         await asyncio.gather(*(self._write(statement, v, table) for v in rows))
 
     async def _write(self, statement: Any, values: tuple[Any, ...], table: str) -> None:
-        from cassandra import OperationTimedOut, Unavailable, WriteTimeout
-        from cassandra.cluster import NoHostAvailable
-
         async with self._slots:
             delay = 0.1
             started = time.perf_counter()
-            for attempt in range(self._retries + 1):
+            for attempt in itertools.count(1):
                 try:
                     await self._execute(statement, values)
                     metrics.cassandra_write.labels(table).observe(time.perf_counter() - started)
                     return
-                except (OperationTimedOut, WriteTimeout, Unavailable, NoHostAvailable) as exc:
+                except _transient_errors() as exc:
                     metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
-                    if attempt == self._retries:
-                        raise StoreError(
-                            f"write to {table} failed after {attempt + 1} attempts: {exc!r}"
-                        ) from exc
-                    log.warning("write to %s failed (%r); retry %d in %.1f s", table, exc, attempt + 1, delay)
+                    if attempt == 1 or attempt % 20 == 0:
+                        log.warning("write to %s failed %d time(s) (%r); retrying", table, attempt, exc)
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+                    delay = min(delay * 2, self._backoff_max_s)
+                except Exception as exc:
+                    metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
+                    raise StoreError(f"Cassandra rejected a write to {table}: {exc!r}") from exc
 
     def _execute(self, statement: Any, values: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()

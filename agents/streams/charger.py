@@ -6,6 +6,7 @@ all arrive on co-partitioned topics keyed by charger id and are handled in order
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -17,9 +18,12 @@ from agents.domain.envelope import Envelope, decode
 from agents.domain.errors import Reason, Rejected
 from agents.domain.validation import validate
 from agents.metrics import metrics
+from agents.sinks.timeseries import StoreError
 from agents.streams import meter, status
 from agents.topics import charger_input, settings
 from agents.views import last_offsets
+
+log = logging.getLogger(__name__)
 
 
 @app.agent(charger_input)
@@ -31,7 +35,11 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
             continue
         started = time.perf_counter()
         with meter.in_flight(msg.partition):
-            await _process(msg)
+            try:
+                await _process(msg)
+            except StoreError as exc:  # the rows of this input were refused, not delayed
+                log.error("%s", exc)
+                await meter.dead_letter(msg, Rejected(Reason.SINK_REJECTED, str(exc)[:300]))
         metrics.processing.labels("charger").observe(time.perf_counter() - started)
         last_offsets[(msg.topic, msg.partition)] = msg.offset
 
