@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
-    """Never logged or shown (`chargestream settings` prints it masked)."""
+    """A SecretStr: never in logs, errors, metrics or pages. Pass it by environment, not --set."""
     kafka_ssl_cafile: str | None = None
     """PEM bundle of the CAs that sign the brokers' certificates; unset: the system's."""
     topic_replication_factor: int = Field(1, ge=1)
