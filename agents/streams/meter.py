@@ -115,6 +115,20 @@ def advance(topic: str, partition: int, received_at_ms: int) -> int:
     return partition_watermark(partition)
 
 
+def recall(partition: int) -> None:
+    """After a (re)start, before any event of the partition: its progress as persisted, taken
+    as active, so silence is judged at where its backlog begins, not at the wall clock (until
+    the partition has been quiet for idle_partition_seconds). Must run in a stream (table read)."""
+    if any(tp[1] == partition for tp in _watermarks):
+        return
+    now_wall = time.monotonic()
+    for topic in (*settings.meter_topics, *settings.status_topics):
+        stored = input_watermarks.get(f"{topic}/{partition}".encode())
+        if stored is not None:
+            _watermarks[(topic, partition)] = codec.decode_int(stored)
+            _last_event_wall.setdefault((topic, partition), now_wall)
+
+
 def partition_heard(partition: int) -> bool:
     """Whether this worker has had an event of the partition, or waited long enough to know
     it is idle. Until then (just started, maybe a backlog ahead) silence proves nothing."""

@@ -34,7 +34,7 @@ from agents.domain.status import StatusClass, fault_events, status_events
 from agents.metrics import metrics
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import Runtime, runtime
-from agents.streams.meter import assigned_input_partitions, partition_heard, partition_watermark
+from agents.streams.meter import assigned_input_partitions, partition_heard, partition_watermark, recall
 from agents.topics import (
     alerts,
     charger_status,
@@ -139,6 +139,7 @@ class _Outbox:
 async def on_tick(partition: int, now_ms: int) -> None:
     """Find chargers of this partition gone silent; send what alerts are due."""
     rt = await runtime()
+    recall(partition)
     if not partition_heard(partition):
         return
     idx = _indexes.get(partition) or _build_index(partition, rt)
