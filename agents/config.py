@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+CQL_IDENTIFIER = r"^[A-Za-z][A-Za-z0-9_]{0,47}$"  # a keyspace name: it goes into DDL, never bound
+
 
 class ConnectError(RuntimeError):
     """A configured service refused us or did not answer: the message names which and why
@@ -71,7 +73,7 @@ class Settings(BaseSettings):
     """TLS to Cassandra, verifying the node's certificate and host name."""
     cassandra_ssl_cafile: str | None = None
     """PEM bundle of the CAs that sign the nodes' certificates; unset: the system's."""
-    cassandra_keyspace: str = Field("chargestream", pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,47}$")
+    cassandra_keyspace: str = Field("chargestream", pattern=CQL_IDENTIFIER)
     """A CQL identifier (checked: keyspace names go into DDL, which cannot take bind markers)."""
     cassandra_timeout_seconds: float = Field(10.0, gt=0)
     """Per statement."""

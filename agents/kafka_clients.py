@@ -4,12 +4,13 @@ Faust's clients (aiokafka) and our own (confluent-kafka) alike."""
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 from .config import Settings
 
 
-def confluent_config(s: Settings, **extra: Any) -> dict[str, Any]:
+def confluent_config(s: Settings, extra: Mapping[str, Any] = {}) -> dict[str, Any]:
     """librdkafka configuration: bootstrap, security, then ``extra``."""
     config: dict[str, Any] = {
         "bootstrap.servers": s.kafka_bootstrap,
@@ -26,7 +27,7 @@ def confluent_config(s: Settings, **extra: Any) -> dict[str, Any]:
         config["ssl.endpoint.identification.algorithm"] = "https"
         if s.kafka_ssl_cafile:
             config["ssl.ca.location"] = s.kafka_ssl_cafile
-    return config | extra
+    return {**config, **extra}
 
 
 def faust_credentials(s: Settings) -> Any:

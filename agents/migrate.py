@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from .cassandra_session import connect
-from .config import ConnectError, Settings, get_settings
+from .config import CQL_IDENTIFIER, ConnectError, Settings, get_settings
 from .kafka_clients import confluent_config
 
 
@@ -78,7 +78,7 @@ def statements(cql: str) -> list[str]:
 
 
 def apply_migrations(session: Any, keyspace: str, replication: str) -> list[str]:
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,47}", keyspace):
+    if not re.fullmatch(CQL_IDENTIFIER, keyspace):
         raise ValueError(f"invalid keyspace name {keyspace!r}")
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
     session.execute(
@@ -86,13 +86,13 @@ def apply_migrations(session: Any, keyspace: str, replication: str) -> list[str]
         "(name text PRIMARY KEY, applied_at timestamp)"
     )
     done = {row.name for row in session.execute(f"SELECT name FROM {keyspace}.schema_migrations")}
+    insert = session.prepare(f"INSERT INTO {keyspace}.schema_migrations (name, applied_at) VALUES (?, ?)")
     applied = []
     for name, cql in migrations():
         if name in done:
             continue
         for statement in statements(cql):
             session.execute(statement.replace("{keyspace}", keyspace))
-        insert = session.prepare(f"INSERT INTO {keyspace}.schema_migrations (name, applied_at) VALUES (?, ?)")
         session.execute(insert, (name, datetime.now(UTC)))
         applied.append(name)
     return applied

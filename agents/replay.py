@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     subprocess.run([sys.executable, "-m", "agents", "migrate"], env=env, check=True, timeout=300)
 
     group = Consumer(
-        confluent_config(s, **{"group.id": env["CHARGESTREAM_APP_ID"], "enable.auto.commit": False})
+        confluent_config(s, {"group.id": env["CHARGESTREAM_APP_ID"], "enable.auto.commit": False})
     )
     try:
         meta = group.list_topics(timeout=s.kafka_timeout_seconds)

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     producer = Producer(
         confluent_config(
             s,
-            **{
+            {
                 "partitioner": "murmur2_random",  # Kafka's Java partitioner: where Faust looks for a key
                 "linger.ms": 20,
                 # No compression: the worker's client (aiokafka) reads lz4/snappy/zstd only with extras.

@@ -7,14 +7,14 @@ events, seconds from the first record to the last, CPU seconds and peak RSS.
 
 from __future__ import annotations
 
-import argparse
-import resource
 import sys
 import time
 from collections import defaultdict
 
 import orjson
 from confluent_kafka import Consumer
+
+from bench.self_measuring import parser, result_line
 
 
 def power_w(doc: dict[str, object]) -> float:
@@ -36,12 +36,7 @@ def power_w(doc: dict[str, object]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--bootstrap", required=True)
-    p.add_argument("--group", required=True)
-    p.add_argument("--topics", required=True, help="comma-separated")
-    p.add_argument("--events", type=int, required=True, help="stop after this many records")
-    args = p.parse_args(argv)
+    args = parser().parse_args(argv)
     consumer = Consumer(
         {
             "bootstrap.servers": args.bootstrap,
@@ -75,15 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.monotonic() - first
     consumer.commit(asynchronous=False)
     consumer.close()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    out = {
-        "events": seen,
-        "seconds": seconds,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
-        "buckets": len(sites),
-    }
-    print(orjson.dumps(out).decode())
+    sys.stdout.buffer.write(result_line(seen, seconds, buckets=len(sites)))
     return 0 if seen >= args.events else 1
 
 

@@ -7,23 +7,18 @@ exits at once, without Faust's shutdown (not part of the measurement).
 
 from __future__ import annotations
 
-import argparse
 import os
-import resource
 import sys
 import time
 from typing import Any
 
 import faust
-import orjson
+
+from bench.self_measuring import parser, result_line
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--bootstrap", required=True)
-    p.add_argument("--group", required=True)
-    p.add_argument("--topics", required=True, help="comma-separated")
-    p.add_argument("--events", type=int, required=True)
+    p = parser()
     p.add_argument("--data-dir", required=True)
     args = p.parse_args(argv)
 
@@ -53,14 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             seen["n"] += 1
             seen["bytes"] += len(event.message.value or b"")
             if seen["n"] >= args.events:
-                usage = resource.getrusage(resource.RUSAGE_SELF)
-                out = {
-                    "events": seen["n"],
-                    "seconds": time.monotonic() - seen["first"],
-                    "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                    "peak_rss_mib": usage.ru_maxrss / 1024,
-                }
-                os.write(1, orjson.dumps(out) + b"\n")  # fd 1: Faust redirects sys.stdout to its log
+                line = result_line(int(seen["n"]), time.monotonic() - seen["first"])
+                os.write(1, line)  # fd 1: Faust redirects sys.stdout to its log
                 os._exit(0)
 
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn"]

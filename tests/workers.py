@@ -31,8 +31,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120) -> str:
-    """Run ``python -m <args>`` with the settings env; fail with its output if it fails."""
+def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120, ok: bool = True) -> str:
+    """Run ``python -m <args>`` with the settings env; its output (stdout, then stderr).
+    Fails, with that output, unless it exits 0 (or, with ``ok=False``, unless it does not)."""
     result = subprocess.run(
         [sys.executable, "-m", *args],
         cwd=REPO,
@@ -42,8 +43,9 @@ def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120) -> str:
         timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    output = result.stdout + result.stderr
+    assert (result.returncode == 0) == ok, f"{args} exited {result.returncode}:\n{output}"
+    return output
 
 
 class Worker:

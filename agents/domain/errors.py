@@ -23,3 +23,8 @@ class Reason(StrEnum):
 class Rejected:
     reason: Reason
     detail: str
+
+    @classmethod
+    def of(cls, reason: Reason, exc: BaseException) -> Rejected:
+        """An exception as the reason's detail: its type and message, cut to header size."""
+        return cls(reason, f"{type(exc).__name__}: {exc}"[:300])

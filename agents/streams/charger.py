@@ -6,7 +6,6 @@ all arrive on co-partitioned topics keyed by charger id and are handled in order
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -23,8 +22,6 @@ from agents.streams import meter, status
 from agents.topics import charger_input, settings
 from agents.views import last_offsets
 
-log = logging.getLogger(__name__)
-
 
 @app.agent(charger_input)
 async def charger_stage(stream: faust.StreamT[bytes]) -> None:
@@ -38,8 +35,7 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
             try:
                 await _process(msg)
             except StoreError as exc:  # the rows of this input were refused, not delayed
-                log.error("%s", exc)
-                await meter.dead_letter(msg, Rejected(Reason.SINK_REJECTED, str(exc)[:300]))
+                await meter.sink_refused(msg, exc)
         metrics.processing.labels("charger").observe(time.perf_counter() - started)
         last_offsets[(msg.topic, msg.partition)] = msg.offset
 
@@ -49,7 +45,7 @@ async def _process(msg: Any) -> None:
         env = decode(msg.value or b"", settings.max_message_bytes)
         quirks: list[str] | Rejected = env if isinstance(env, Rejected) else validate(env)
     except Exception as exc:  # a bug of ours met this input: keep it, keep going
-        quirks = env = Rejected(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300])
+        quirks = env = Rejected.of(Reason.PROCESSING_ERROR, exc)
     if isinstance(quirks, Rejected):
         await meter.dead_letter(msg, quirks)
         return
@@ -60,8 +56,7 @@ async def _process(msg: Any) -> None:
     watermark = meter.advance(msg.topic, msg.partition, env.received_at_ms)
     failed = await status.handle_status(env, msg.partition)
     if failed is not None:
-        reason = Rejected(Reason.PROCESSING_ERROR, f"{type(failed).__name__}: {failed}"[:300])
-        await meter.dead_letter(msg, reason)
+        await meter.dead_letter(msg, Rejected.of(Reason.PROCESSING_ERROR, failed))
         return
     if env.action in meter.METER_ACTIONS:
         await meter.handle_meter(msg, env, quirks, watermark)

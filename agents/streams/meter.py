@@ -19,6 +19,7 @@ from agents.metrics import metrics
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import runtime
 from agents.sinks.dead_letter import dead_letter_headers
+from agents.sinks.timeseries import StoreError
 from agents.topics import (
     charger_state,
     dead_letter_topic,
@@ -64,7 +65,7 @@ async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: in
         )
     except Exception as exc:  # a bug of ours: dead-letter the input, keep the worker going
         log.exception("processing %s %s from %s failed", env.ocpp_version, env.action, env.charger_id)
-        await dead_letter(msg, Rejected(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300]))
+        await dead_letter(msg, Rejected.of(Reason.PROCESSING_ERROR, exc))
         return
     if update.duplicate:
         metrics.events.labels(msg.topic, "duplicate").inc()
@@ -107,12 +108,17 @@ def advance(topic: str, partition: int, received_at_ms: int) -> int:
     _last_event_wall[tp] = time.monotonic()
     current = _watermarks.get(tp)
     if current is None:
-        current = codec.decode_int(input_watermarks.get(f"{topic}/{partition}".encode()))
+        current = codec.decode_int(input_watermarks.get(_stored(topic, partition)))
     if received_at_ms > current:
         current = received_at_ms
-        input_watermarks[f"{topic}/{partition}".encode()] = codec.encode_int(current)
+        input_watermarks[_stored(topic, partition)] = codec.encode_int(current)
     _watermarks[tp] = current
     return partition_watermark(partition)
+
+
+def _stored(topic: str, partition: int) -> bytes:
+    """The input-watermarks table key of one input topic-partition."""
+    return f"{topic}/{partition}".encode()
 
 
 def recall(partition: int) -> None:
@@ -123,7 +129,7 @@ def recall(partition: int) -> None:
         return
     now_wall = time.monotonic()
     for topic in (*settings.meter_topics, *settings.status_topics):
-        stored = input_watermarks.get(f"{topic}/{partition}".encode())
+        stored = input_watermarks.get(_stored(topic, partition))
         if stored is not None:
             _watermarks[(topic, partition)] = codec.decode_int(stored)
             _last_event_wall.setdefault((topic, partition), now_wall)
@@ -165,6 +171,13 @@ async def dead_letter(msg: Any, rejected: Rejected) -> None:
     await emit(dead_letter_topic(msg.topic), key=msg.key, value=msg.value, headers=headers)
     metrics.dead_letters.labels(msg.topic, rejected.reason.value).inc()
     metrics.events.labels(msg.topic, "dead_letter").inc()
+
+
+async def sink_refused(msg: Any, exc: StoreError) -> None:
+    """Cassandra refused rows made from this record (an outage would have been waited out):
+    keep the record as a dead letter and go on."""
+    log.error("%s", exc)
+    await dead_letter(msg, Rejected(Reason.SINK_REJECTED, str(exc)[:300]))
 
 
 @app.timer(interval=settings.watermark_interval_seconds)

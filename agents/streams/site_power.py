@@ -3,7 +3,6 @@ status and liveness changes -> availability (agents/streams/site_availability.py
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -13,17 +12,14 @@ import orjson
 from agents import codec
 from agents.app import app
 from agents.domain.buckets import BUCKET_MS, SiteBucket, site_bucket
-from agents.domain.errors import Reason, Rejected
 from agents.domain.site_timeline import Change
 from agents.metrics import metrics
 from agents.runtime import runtime
 from agents.sinks.timeseries import StoreError
 from agents.streams import site_availability
-from agents.streams.meter import dead_letter
+from agents.streams.meter import sink_refused
 from agents.topics import emit, settings, site_contributions, site_power, site_state, site_watermarks
 from agents.views import last_offsets
-
-log = logging.getLogger(__name__)
 
 
 @app.agent(site_contributions)
@@ -39,9 +35,8 @@ async def site_stage(stream: faust.StreamT[bytes]) -> None:
                 await _on_change(msg.partition, item)
             else:
                 await _on_contribution(msg.partition, item)
-        except StoreError as exc:  # refused, not delayed: keep the record, go on
-            log.error("%s", exc)
-            await dead_letter(msg, Rejected(Reason.SINK_REJECTED, str(exc)[:300]))
+        except StoreError as exc:  # refused, not delayed
+            await sink_refused(msg, exc)
         metrics.processing.labels("site").observe(time.perf_counter() - started)
         last_offsets[(msg.topic, msg.partition)] = msg.offset
 

@@ -70,10 +70,13 @@ CASSANDRA_JVM17 = [
 ]
 
 
+def fill(template: str, **values: object) -> str:
+    return Template((TEMPLATES / template).read_text()).substitute({k: str(v) for k, v in values.items()})
+
+
 def render(template: str, target: Path, **values: object) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = Template((TEMPLATES / template).read_text()).substitute({k: str(v) for k, v in values.items()})
-    target.write_text(text)
+    target.write_text(fill(template, **values))
     return target
 
 
@@ -139,14 +142,14 @@ class Kafka(Service):
             controller_port=s.kafka_controller_port,
             data_dir=data_dir,
             protocol="SASL_SSL" if s.secure_dir else "PLAINTEXT",
+            secure=fill(
+                "kafka-secure.properties", username=s.secure_username, password=s.password, dir=s.secure_dir
+            )
+            if s.secure_dir
+            else "",
         )
         scram: list[str] = []
         if s.secure_dir:
-            secure = Template((TEMPLATES / "kafka-secure.properties").read_text()).substitute(
-                username=s.secure_username, password=s.password, secure_dir=s.secure_dir
-            )
-            with self.config_file.open("a") as f:
-                f.write(secure)
             scram = ["--add-scram", f"SCRAM-SHA-512=[name={s.secure_username},password={s.password}]"]
         log4j = render("log4j2.xml", self.home / "log4j2.xml")
         java = [
@@ -246,7 +249,7 @@ class Cassandra(Service):
             native_port=s.cassandra_port,
             data_dir=self.home / "data",
             authenticator="PasswordAuthenticator" if s.secure_dir else "AllowAllAuthenticator",
-            client_encryption=_cassandra_tls(s.secure_dir) if s.secure_dir else "",
+            client_encryption=fill("cassandra-tls.yaml", dir=s.secure_dir) if s.secure_dir else "",
         )
         logback = render("logback.xml", self.home / "conf" / "logback.xml")
         return [
@@ -321,19 +324,6 @@ class Cassandra(Service):
             return False
         finally:
             cluster.shutdown()
-
-
-def _cassandra_tls(secure_dir: Path) -> str:
-    """client_encryption_options: TLS required, the key and certificate from one PEM file."""
-    return (
-        "client_encryption_options:\n"
-        "  enabled: true\n"
-        "  optional: false\n"
-        "  ssl_context_factory:\n"
-        "    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory\n"
-        f"  keystore: {secure_dir / 'server.pem'}\n"
-        "  require_client_auth: false\n"
-    )
 
 
 class _HttpService(Service):

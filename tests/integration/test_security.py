@@ -25,7 +25,7 @@ from infra.local.config import LocalSettings
 from infra.local.manager import down, up
 from tests.certs import make_certificates
 from tests.waiting import wait_for
-from tests.workers import REPO, Worker, free_port
+from tests.workers import Worker, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -76,31 +76,13 @@ def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureSta
         down(local, ["kafka", "cassandra"], report=False)
 
 
-def _cli(env: dict[str, str], *args: str, ok: bool = True) -> str:
-    import os
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "agents", *args],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert (result.returncode == 0) == ok, f"{args} exited {result.returncode}:\n{output}"
-    return output
-
-
 def test_the_pipeline_runs_on_sasl_ssl_kafka_and_password_tls_cassandra(
     secure_stack: SecureStack, tmp_path: Path
 ) -> None:
     env, password = secure_stack.env, secure_stack.password
-    outputs = [_cli(env, "migrate")]
-    outputs.append(_cli(env, "simulate", "--fast", "--sites", "2", "--chargers", "2", "--duration", "300"))
+    outputs = [run_cli(env, "agents", "migrate")]
+    simulate = ("simulate", "--fast", "--sites", "2", "--chargers", "2", "--duration", "300")
+    outputs.append(run_cli(env, "agents", *simulate, timeout=180))
     worker = Worker(env, tmp_path / "worker", web_host="127.0.0.2")  # loopback, not 127.0.0.1
     settings = Settings.model_validate({k.removeprefix("CHARGESTREAM_").lower(): v for k, v in env.items()})
     cluster, session = connect(settings)
@@ -127,10 +109,10 @@ def test_the_pipeline_runs_on_sasl_ssl_kafka_and_password_tls_cassandra(
 
         # Wrong credentials: a clear error, and no password in it.
         wrong = {**env, "CHARGESTREAM_CASSANDRA_PASSWORD": "not-" + password}
-        failed = _cli(wrong, "migrate", "--skip-topics", ok=False)
+        failed = run_cli(wrong, "agents", "migrate", "--skip-topics", ok=False)
         assert "authentication" in failed.lower() or "bad credentials" in failed.lower(), failed
         wrong = {**env, "CHARGESTREAM_KAFKA_SASL_PASSWORD": "not-" + password}
-        failed_kafka = _cli(wrong, "migrate", ok=False)
+        failed_kafka = run_cli(wrong, "agents", "migrate", ok=False)
         assert "authentication" in failed_kafka.lower(), failed_kafka
         outputs += [failed, failed_kafka]
     finally:
@@ -153,7 +135,7 @@ def test_a_plaintext_client_gets_nothing_from_the_secure_broker(secure_stack: Se
 def _derived_records(settings: Settings, topic: str) -> int:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    consumer: Any = Consumer(confluent_config(settings, **{"group.id": "secure-test-reader"}))
+    consumer: Any = Consumer(confluent_config(settings, {"group.id": "secure-test-reader"}))
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
