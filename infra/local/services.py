@@ -135,22 +135,22 @@ class Kafka(Service):
         jdk = fetch.java_home(s.java_home)
         classpath = str(fetch.jars("kafka", s.cache_dir, jdk) / "*")
         data_dir = self.home / "data"
+        protocol, secure, scram = "PLAINTEXT", "", []
+        if s.secure_dir:  # SASL_SSL only; the SCRAM user is created when the storage is formatted
+            protocol = "SASL_SSL"
+            secure = fill(
+                "kafka-secure.properties", username=s.secure_username, password=s.password, dir=s.secure_dir
+            )
+            scram = ["--add-scram", f"SCRAM-SHA-512=[name={s.secure_username},password={s.password}]"]
         render(
             "kafka.properties",
             self.config_file,
             port=s.kafka_port,
             controller_port=s.kafka_controller_port,
             data_dir=data_dir,
-            protocol="SASL_SSL" if s.secure_dir else "PLAINTEXT",
-            secure=fill(
-                "kafka-secure.properties", username=s.secure_username, password=s.password, dir=s.secure_dir
-            )
-            if s.secure_dir
-            else "",
+            protocol=protocol,
+            secure=secure,
         )
-        scram: list[str] = []
-        if s.secure_dir:
-            scram = ["--add-scram", f"SCRAM-SHA-512=[name={s.secure_username},password={s.password}]"]
         log4j = render("log4j2.xml", self.home / "log4j2.xml")
         java = [
             str(jdk / "bin" / "java"),
