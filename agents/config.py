@@ -165,11 +165,21 @@ class Settings(BaseSettings):
     """Where /metrics, /healthz and /readyz listen; 0.0.0.0 in a container."""
     web_port: int = 6066
 
+    @property
+    def kafka_tls(self) -> bool:
+        return self.kafka_security_protocol.endswith("SSL")
+
+    @property
+    def kafka_sasl_login(self) -> tuple[str, str] | None:
+        """(username, password) when the protocol is SASL_*, else None."""
+        if not self.kafka_security_protocol.startswith("SASL_"):
+            return None
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+        return self.kafka_sasl_username or "", password
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:
-        if self.kafka_security_protocol.startswith("SASL_") and not (
-            self.kafka_sasl_username and self.kafka_sasl_password
-        ):
+        if (login := self.kafka_sasl_login) is not None and not all(login):
             raise ValueError("SASL needs kafka_sasl_username and kafka_sasl_password")
         if bool(self.cassandra_username) != bool(self.cassandra_password):
             raise ValueError("cassandra_username and cassandra_password go together")

@@ -16,14 +16,14 @@ def confluent_config(s: Settings, extra: Mapping[str, Any] = {}) -> dict[str, An
         "bootstrap.servers": s.kafka_bootstrap,
         "security.protocol": s.kafka_security_protocol,
     }
-    if s.kafka_security_protocol.startswith("SASL_"):
-        assert s.kafka_sasl_password is not None  # checked by Settings
+    if (login := s.kafka_sasl_login) is not None:
+        username, password = login
         config |= {
             "sasl.mechanism": s.kafka_sasl_mechanism,
-            "sasl.username": s.kafka_sasl_username,
-            "sasl.password": s.kafka_sasl_password.get_secret_value(),
+            "sasl.username": username,
+            "sasl.password": password,
         }
-    if s.kafka_security_protocol.endswith("SSL"):
+    if s.kafka_tls:
         config["ssl.endpoint.identification.algorithm"] = "https"
         if s.kafka_ssl_cafile:
             config["ssl.ca.location"] = s.kafka_ssl_cafile
@@ -34,14 +34,11 @@ def faust_credentials(s: Settings) -> Any:
     """``broker_credentials`` for faust.App: None for plaintext."""
     import faust
 
-    context = ssl_context(s.kafka_ssl_cafile) if s.kafka_security_protocol.endswith("SSL") else None
-    if s.kafka_security_protocol.startswith("SASL_"):
-        assert s.kafka_sasl_password is not None
+    context = ssl_context(s.kafka_ssl_cafile) if s.kafka_tls else None
+    if (login := s.kafka_sasl_login) is not None:
+        username, password = login
         return faust.SASLCredentials(
-            username=s.kafka_sasl_username,
-            password=s.kafka_sasl_password.get_secret_value(),
-            mechanism=s.kafka_sasl_mechanism,
-            ssl_context=context,
+            username=username, password=password, mechanism=s.kafka_sasl_mechanism, ssl_context=context
         )
     if context is not None:
         return faust.SSLCredentials(context)
