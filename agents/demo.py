@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         # The fleet keeps talking for a grace period more, so the last live minute closes
         # while the chargers are still online (silence would be reported as offline).
         _simulate(args, args.seconds + s.grace_seconds + 5)
-        time.sleep(3)  # the worker's last few records
+        _wait_caught_up(s.web_port, worker)
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited ({worker.returncode}); see {s.data_dir}/worker.log")
         _summary(s, local, args)
@@ -164,6 +164,34 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def _wait_caught_up(port: int, worker: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
+    """Until the worker has no backlog: a loaded machine can be minutes behind the simulator.
+
+    Lag is read from the worker's own `chargestream_consumer_lag` gauge. Stage 2 reads what
+    stage 1 writes, so zero must hold on two scrapes in a row."""
+    deadline = time.monotonic() + timeout_s
+    zero_in_a_row = 0
+    while zero_in_a_row < 2 and time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(1)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            zero_in_a_row = 0
+            continue
+        lags = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("chargestream_consumer_lag{")
+        ]
+        zero_in_a_row = zero_in_a_row + 1 if lags and not any(lags) else 0
+    if zero_in_a_row < 2 and worker.poll() is None:
+        print(
+            f"demo: the worker still has a backlog after {timeout_s:.0f} s; the summary may be partial",
+            file=sys.stderr,
+        )
 
 
 def _register_scrape(local: Any, port: int) -> None:
