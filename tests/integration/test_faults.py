@@ -1,0 +1,363 @@
+"""Crashes, outages and rebalances lose nothing and count nothing twice.
+
+One seeded simulator input (8 sites x 6 chargers, 30 minutes of history, ~5,000 messages
+on 4 partitions) is loaded once. A reference run processes it undisturbed; every other run
+processes the same input with its own consumer group, topics and keyspace while something
+goes wrong, and its results must equal the reference:
+- Cassandra: every row of the samples, site power, status history and availability tables
+  (availability: the windows that end inside the input; after it, chargers go silent on
+  purpose and that tail depends on the wall clock);
+- derived topics: the final site power records, the availability windows and the alert
+  changes, where a record sent twice (at-least-once) must be an identical copy;
+- alert history: the same raises and resolutions (fault alerts; raise and clear after 0 s
+  so that they follow the input, not the timing of the run).
+
+The disturbances: SIGKILL the worker five times at random moments; stop Cassandra for
+60 s (the worker waits, with bounded memory, and catches up); restart the Kafka broker; a
+second worker joins and leaves (two rebalances).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Consumer
+
+from agents.config import Settings, renamed_topics
+from infra.local.config import LocalSettings
+from infra.local.manager import down, up
+from tests.waiting import wait_for
+from tests.workers import Worker, delete_topics, run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+MINUTE = 60_000
+SITES = [f"SITE-{i:04d}" for i in range(8)]
+COMPARED_ALERTS = ("connector_fault", "connector_warning", "site_no_available_connector")
+
+
+class Input:
+    """The shared input: its topics, its time span, and the settings of one run over it."""
+
+    def __init__(self, bootstrap: str, unique: str) -> None:
+        self.bootstrap, self.unique = bootstrap, unique
+        now = int(time.time() * 1000) // MINUTE * MINUTE
+        self.start_ms, self.end_ms = now - 40 * MINUTE, now - 10 * MINUTE
+        defaults = Settings.model_construct()
+        self.inputs = renamed_topics(defaults, lambda t: f"{unique}.{t}", inputs=True, registry=True)
+
+    def env(self, run: str) -> dict[str, str]:
+        u = f"{self.unique}_{run}"
+        outputs = renamed_topics(Settings.model_construct(), lambda t: f"{u}.{t}")
+        return {
+            **outputs,
+            "CHARGESTREAM_METER_TOPICS": self.inputs["CHARGESTREAM_METER_TOPICS"],
+            "CHARGESTREAM_STATUS_TOPICS": self.inputs["CHARGESTREAM_STATUS_TOPICS"],
+            "CHARGESTREAM_REGISTRY_TOPIC": self.inputs["CHARGESTREAM_REGISTRY_TOPIC"],
+            "CHARGESTREAM_KAFKA_BOOTSTRAP": self.bootstrap,
+            "CHARGESTREAM_APP_ID": u,
+            "CHARGESTREAM_CASSANDRA_KEYSPACE": u,
+            "CHARGESTREAM_TOPIC_PARTITIONS": "4",
+            "CHARGESTREAM_IDLE_PARTITION_SECONDS": "3",
+            "CHARGESTREAM_WATERMARK_INTERVAL_SECONDS": "0.5",
+            "CHARGESTREAM_ALERT_RAISE_AFTER_SECONDS": "0",
+            "CHARGESTREAM_ALERT_CLEAR_AFTER_SECONDS": "0",
+            "CHARGESTREAM_ALERT_RENOTIFY_SECONDS": "3600",
+            "CHARGESTREAM_CASSANDRA_TIMEOUT_SECONDS": "2",
+            "CHARGESTREAM_CASSANDRA_BACKOFF_MAX_SECONDS": "2",
+        }
+
+    def load(self) -> None:
+        env = self.env("load")
+        start = datetime.fromtimestamp(self.start_ms / 1000, UTC).isoformat()
+        args = ["--fast", "--start", start, "--duration", str((self.end_ms - self.start_ms) // 1000)]
+        args += ["--sites", str(len(SITES)), "--chargers", "6", "--seed", "7", "--quiet"]
+        args += ["--offline-per-hour", "0", "--faults-per-hour", "2"]
+        run_cli(env, "agents", "migrate")  # the input topics, with their 4 partitions
+        run_cli(env, "agents", "simulate", *args, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def shared_input(kafka_bootstrap: str, cassandra_session: Any) -> Iterator[Input]:
+    unique = f"t_faults_{os.getpid()}_{int(time.time()) % 100000}"
+    data = Input(kafka_bootstrap, unique)
+    data.load()
+    yield data
+    delete_topics(kafka_bootstrap, unique)
+    for row in cassandra_session.execute("SELECT keyspace_name FROM system_schema.keyspaces"):
+        if row.keyspace_name.startswith(unique):
+            cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {row.keyspace_name}", timeout=60)
+
+
+Disturb = Callable[[Worker, dict[str, str], Path], Worker]
+
+
+def _run(data: Input, run: str, session: Any, tmp: Path, disturb: Disturb | None = None) -> Snapshot:
+    env = data.env(run)
+    run_cli(env, "agents", "migrate")
+    worker = Worker(env, tmp / run / "w0")
+    try:
+        if disturb is not None:
+            worker = disturb(worker, env, tmp / run)
+        wait_for(lambda: _done(data, env, session, worker), 300, f"run {run} to finish", interval=2)
+        time.sleep(3)  # writes of the last messages
+        return Snapshot.take(data, env, session)
+    finally:
+        worker.stop()
+
+
+def _done(data: Input, env: dict[str, str], session: Any, worker: Worker) -> bool:
+    """Every site's availability folded past the input's end; every power bucket final."""
+    worker.check_alive()
+    ks = env["CHARGESTREAM_CASSANDRA_KEYSPACE"]
+    windows = session.execute(f"SELECT site_id, window_s, window_start FROM {ks}.site_availability")
+    folded = {r.site_id for r in windows if r.window_s == 60 and _window_end(r) >= data.end_ms}
+    buckets = list(session.execute(f"SELECT final FROM {ks}.site_power_1m"))
+    return folded >= set(SITES) and bool(buckets) and all(r.final for r in buckets)
+
+
+def _window_end(row: Any) -> int:
+    return int(row.window_start.replace(tzinfo=UTC).timestamp() * 1000) + int(row.window_s) * 1000
+
+
+class Snapshot:
+    """What a run produced, in a form two runs can be compared by."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, list[tuple[Any, ...]]] = {}
+        self.topics: dict[str, dict[Any, Any]] = {}
+
+    @classmethod
+    def take(cls, data: Input, env: dict[str, str], session: Any) -> Snapshot:
+        snap = cls()
+        ks = env["CHARGESTREAM_CASSANDRA_KEYSPACE"]
+        for table in ("evse_samples", "site_power_1m", "connector_status_history"):
+            rows = session.execute(f"SELECT * FROM {ks}.{table}")
+            snap.tables[table] = sorted(_row(r, leave=("revision",)) for r in rows)
+        snap.tables["site_availability"] = sorted(
+            _row(r)
+            for r in session.execute(f"SELECT * FROM {ks}.site_availability")
+            if _window_end(r) <= data.end_ms
+        )
+        snap.tables["alert_history"] = sorted(
+            (r.fingerprint, r.alert_type, r.status, r.starts_at, r.ends_at)
+            for r in session.execute(f"SELECT * FROM {ks}.alert_history")
+            if r.alert_type in COMPARED_ALERTS
+        )
+        power = _topic(data.bootstrap, env["CHARGESTREAM_SITE_POWER_TOPIC"])
+        snap.topics["site_power_final"] = _once_each(
+            ((r["site_id"], r["bucket_start"]), {k: v for k, v in r.items() if k != "revision"})
+            for r in power
+            if r["final"]
+        )
+        windows = _topic(data.bootstrap, env["CHARGESTREAM_SITE_AVAILABILITY_TOPIC"])
+        snap.topics["site_availability"] = _once_each(
+            ((r["site_id"], r["window_s"], r["window_start"]), r)
+            for r in windows
+            if _iso_ms(r["window_end"]) <= data.end_ms
+        )
+        changes: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for r in _topic(data.bootstrap, env["CHARGESTREAM_ALERTS_TOPIC"]):
+            if r["type"] in COMPARED_ALERTS:
+                change = (r["status"], r["starts_at"], r.get("ends_at"))
+                if not changes[r["fingerprint"]] or changes[r["fingerprint"]][-1] != change:
+                    changes[r["fingerprint"]].append(change)  # an identical re-send is allowed
+        snap.topics["alerts"] = dict(changes)
+        return snap
+
+
+def _row(row: Any, leave: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """A Cassandra row as a hashable tuple (sets become sorted tuples), without ``leave``.
+
+    A site bucket's ``revision`` only orders its versions (it is the write timestamp, so an
+    older version never overwrites a newer one); how many versions there were depends on how
+    contributions from different partitions interleave, in any two runs alike.
+    """
+    return tuple(
+        tuple(sorted(v)) if isinstance(v, set | frozenset) or type(v).__name__ == "SortedSet" else v
+        for k, v in row._asdict().items()
+        if k not in leave
+    )
+
+
+def _once_each(items: Iterator[tuple[Any, dict[str, Any]]] | Any) -> dict[Any, dict[str, Any]]:
+    """Records by key; a key seen twice must carry the same record (a re-send, not a recount)."""
+    out: dict[Any, dict[str, Any]] = {}
+    for key, record in items:
+        assert out.setdefault(key, record) == record, f"{key}: {out[key]} then {record}"
+    return out
+
+
+def _iso_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"{topic}.check", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    out: list[dict[str, Any]] = []
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 4:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        quiet_since = time.monotonic()
+        out.append(orjson.loads(msg.value() or b"{}"))
+    consumer.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(
+    shared_input: Input, cassandra_session: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Snapshot:
+    snap = _run(shared_input, "ref", cassandra_session, tmp_path_factory.mktemp("ref"))
+    assert len(snap.tables["evse_samples"]) > 1000 and snap.topics["site_power_final"]
+    assert snap.topics["alerts"], "the input should raise some fault alerts"
+    return snap
+
+
+def _assert_same(got: Snapshot, want: Snapshot) -> None:
+    problems = []
+    for name, rows in want.tables.items():
+        problems += _differences(f"table {name}", set(got.tables[name]), set(rows))
+        if len(got.tables[name]) != len(rows):
+            problems.append(f"table {name}: {len(got.tables[name])} rows, undisturbed {len(rows)}")
+    for name, records in want.topics.items():
+        mine = got.topics[name]
+        changed = {k for k in records.keys() & mine.keys() if records[k] != mine[k]}
+        problems += _differences(f"topic {name}", set(mine), set(records))
+        problems += [f"topic {name} {k}: {mine[k]} != undisturbed {records[k]}" for k in sorted(changed)[:3]]
+    assert not problems, "differs from the undisturbed run:\n" + "\n".join(problems)
+
+
+def _differences(what: str, got: set[Any], want: set[Any]) -> list[str]:
+    extra, missing = sorted(got - want, key=repr), sorted(want - got, key=repr)
+    out = [f"{what}: extra {x}" for x in extra[:3]] + [f"{what}: missing {x}" for x in missing[:3]]
+    if extra or missing:
+        out.append(f"{what}: {len(extra)} extra, {len(missing)} missing")
+    return out
+
+
+def test_two_undisturbed_runs_agree(
+    shared_input: Input, reference: Snapshot, cassandra_session: Any, tmp_path: Path
+) -> None:
+    """The baseline of every comparison here: without faults, a second run is identical."""
+    _assert_same(_run(shared_input, "again", cassandra_session, tmp_path), reference)
+
+
+def _started(worker: Worker) -> None:
+    def serving() -> bool:
+        worker.check_alive()
+        try:
+            return "chargestream_events_total" in worker.metrics()
+        except OSError:
+            return False
+
+    wait_for(serving, 120, "the worker to serve its metrics", interval=0.3)
+
+
+def test_sigkill_five_times_at_random_moments(
+    shared_input: Input, reference: Snapshot, cassandra_session: Any, tmp_path: Path
+) -> None:
+    rng = random.Random(11)
+
+    def kill_and_restart(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
+        for _ in range(5):
+            _started(worker)
+            time.sleep(rng.uniform(0.5, 3.0))
+            worker.proc.send_signal(signal.SIGKILL)
+            worker.proc.wait(30)
+            worker.stop()
+            worker = Worker(env, tmp / "w0")  # same state directory, as a restarted process
+        return worker
+
+    got = _run(shared_input, "kill", cassandra_session, tmp_path, kill_and_restart)
+    _assert_same(got, reference)
+
+
+def test_cassandra_down_for_60_s(
+    shared_input: Input, reference: Snapshot, cassandra_session: Any, tmp_path: Path
+) -> None:
+    local = LocalSettings()
+
+    def cassandra_outage(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
+        _started(worker)
+        time.sleep(2)
+        rss_before = _rss_kib(worker)
+        down(local, ["cassandra"], report=False)
+        try:
+            peak = rss_before
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                worker.check_alive()
+                peak = max(peak, _rss_kib(worker))
+                time.sleep(1)
+            errors = [
+                line
+                for line in worker.metrics().splitlines()
+                if line.startswith("chargestream_cassandra_write_errors_total")
+            ]
+            assert errors, "the worker should have seen its writes fail"
+            # Waiting, not queueing: consumption stops while writes cannot land.
+            assert peak - rss_before < 150 * 1024, (rss_before, peak)
+        finally:
+            up(local, ["cassandra"], report=False)
+        return worker
+
+    got = _run(shared_input, "cassandra", cassandra_session, tmp_path, cassandra_outage)
+    _assert_same(got, reference)
+
+
+def test_kafka_broker_restart(
+    shared_input: Input, reference: Snapshot, cassandra_session: Any, tmp_path: Path
+) -> None:
+    local = LocalSettings()
+
+    def broker_restart(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
+        _started(worker)
+        time.sleep(2)
+        down(local, ["kafka"], report=False)
+        time.sleep(5)
+        up(local, ["kafka"], report=False)
+        return worker
+
+    got = _run(shared_input, "kafka", cassandra_session, tmp_path, broker_restart)
+    _assert_same(got, reference)
+
+
+def test_a_second_worker_joins_and_leaves(
+    shared_input: Input, reference: Snapshot, cassandra_session: Any, tmp_path: Path
+) -> None:
+    def rebalance(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
+        _started(worker)
+        time.sleep(1)
+        second = Worker(env, tmp / "w1")
+        try:
+            _started(second)
+            time.sleep(4)
+        finally:
+            second.stop()
+        return worker
+
+    got = _run(shared_input, "rebalance", cassandra_session, tmp_path, rebalance)
+    _assert_same(got, reference)
+
+
+def _rss_kib(worker: Worker) -> int:
+    for line in Path(f"/proc/{worker.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
