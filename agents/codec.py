@@ -49,7 +49,17 @@ def decode_charger(raw: bytes | None) -> ChargerState:
 
 
 def _point(p: Point) -> list[Any]:
-    return [p.ts_ms, p.energy_wh, p.power_w, p.vi_power_w, p.interval_wh, p.context, p.export_wh, p.export_w]
+    return [
+        p.ts_ms,
+        p.energy_wh,
+        p.power_w,
+        p.vi_power_w,
+        p.interval_wh,
+        p.context,
+        p.export_wh,
+        p.export_w,
+        p.received_at_ms,
+    ]
 
 
 # --- stage 1 watermarks: input partition -> largest received_at seen ----------------

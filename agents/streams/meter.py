@@ -39,6 +39,7 @@ METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction",
 # other's readings late. Topics idle for idle_partition_seconds drop out of the min.
 _watermarks: dict[tuple[str, int], int] = {}
 _last_event_wall: dict[tuple[str, int], float] = {}
+_recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
 _started_wall = time.monotonic()
 
 
@@ -104,6 +105,8 @@ def in_flight(partition: int) -> Iterator[None]:
 
 def advance(topic: str, partition: int, received_at_ms: int) -> int:
     """The partition's watermark after this event; each topic's part persisted in the changelog."""
+    if partition not in _recalled:
+        recall(partition)
     tp = (topic, partition)
     _last_event_wall[tp] = time.monotonic()
     current = _watermarks.get(tp)
@@ -122,17 +125,20 @@ def _stored(topic: str, partition: int) -> bytes:
 
 
 def recall(partition: int) -> None:
-    """After a (re)start, before any event of the partition: its progress as persisted, taken
-    as active, so silence is judged at where its backlog begins, not at the wall clock (until
-    the partition has been quiet for idle_partition_seconds). Must run in a stream (table read)."""
-    if any(tp[1] == partition for tp in _watermarks):
+    """Before the partition's first event or tick: every input topic of it counts, at its
+    persisted progress (0 if none), as active until it has been quiet for
+    idle_partition_seconds. So silence is judged at where the backlog begins, not at the wall
+    clock, and a topic Faust happens to fetch first cannot carry the watermark past readings
+    of a topic not fetched yet (they would all be late). Must run in a stream (table read)."""
+    if partition in _recalled:
         return
+    _recalled.add(partition)
     now_wall = time.monotonic()
     for topic in (*settings.meter_topics, *settings.status_topics):
-        stored = input_watermarks.get(_stored(topic, partition))
-        if stored is not None:
-            _watermarks[(topic, partition)] = codec.decode_int(stored)
-            _last_event_wall.setdefault((topic, partition), now_wall)
+        tp = (topic, partition)
+        if tp not in _watermarks:
+            _watermarks[tp] = codec.decode_int(input_watermarks.get(_stored(topic, partition)))
+            _last_event_wall.setdefault(tp, now_wall)
 
 
 def partition_heard(partition: int) -> bool:

@@ -15,6 +15,10 @@ goes wrong, and its results must equal the reference:
 The disturbances: SIGKILL the worker five times at random moments; stop Cassandra for
 60 s (the worker waits, with bounded memory, and catches up); restart the Kafka broker; a
 second worker joins and leaves (two rebalances).
+
+SIGTERM is checked on the way: the reference run ends with one (exit 0 within the bound,
+every input offset committed, and a new worker has nothing to redo), and a worker stopped
+while Cassandra is down exits when the shutdown bound runs out.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from agents.config import Settings, renamed_topics
 from infra.local.config import LocalSettings
@@ -44,6 +48,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 MINUTE = 60_000
 SITES = [f"SITE-{i:04d}" for i in range(8)]
 COMPARED_ALERTS = ("connector_fault", "connector_warning", "site_no_available_connector")
+SHUTDOWN_BOUND_S = 20
 
 
 class Input:
@@ -75,6 +80,7 @@ class Input:
             "CHARGESTREAM_ALERT_RENOTIFY_SECONDS": "3600",
             "CHARGESTREAM_CASSANDRA_TIMEOUT_SECONDS": "2",
             "CHARGESTREAM_CASSANDRA_BACKOFF_MAX_SECONDS": "2",
+            "CHARGESTREAM_SHUTDOWN_TIMEOUT_SECONDS": str(SHUTDOWN_BOUND_S),
         }
 
     def load(self) -> None:
@@ -102,7 +108,14 @@ def shared_input(kafka_bootstrap: str, cassandra_session: Any) -> Iterator[Input
 Disturb = Callable[[Worker, dict[str, str], Path], Worker]
 
 
-def _run(data: Input, run: str, session: Any, tmp: Path, disturb: Disturb | None = None) -> Snapshot:
+def _run(
+    data: Input,
+    run: str,
+    session: Any,
+    tmp: Path,
+    disturb: Disturb | None = None,
+    after: Callable[[Worker, dict[str, str]], None] | None = None,
+) -> Snapshot:
     env = data.env(run)
     run_cli(env, "agents", "migrate")
     worker = Worker(env, tmp / run / "w0")
@@ -111,7 +124,10 @@ def _run(data: Input, run: str, session: Any, tmp: Path, disturb: Disturb | None
             worker = disturb(worker, env, tmp / run)
         wait_for(lambda: _done(data, env, session, worker), 300, f"run {run} to finish", interval=2)
         time.sleep(3)  # writes of the last messages
-        return Snapshot.take(data, env, session)
+        snap = Snapshot.take(data, env, session)
+        if after is not None:
+            after(worker, env)
+        return snap
     finally:
         worker.stop()
 
@@ -223,7 +239,30 @@ def _topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
 def reference(
     shared_input: Input, cassandra_session: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Snapshot:
-    snap = _run(shared_input, "ref", cassandra_session, tmp_path_factory.mktemp("ref"))
+    tmp = tmp_path_factory.mktemp("ref")
+
+    def sigterm_keeps_everything(worker: Worker, env: dict[str, str]) -> None:
+        """SIGTERM: the worker exits 0 within the bound, every input offset committed and
+        its table state sent, so a new worker on a fresh state directory has nothing to redo."""
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(SHUTDOWN_BOUND_S + 10) == 0, worker.log()
+        assert time.monotonic() - started < SHUTDOWN_BOUND_S, "the graceful stop overran its bound"
+        lag = _input_lag(shared_input, env)
+        assert not lag, f"offsets not committed on SIGTERM: {lag}"
+        outputs_before = len(_topic(shared_input.bootstrap, env["CHARGESTREAM_SITE_POWER_TOPIC"]))
+        again = Worker(env, tmp / "after-sigterm")
+        try:
+            _started(again)
+            time.sleep(8)  # tables recovered, ticks and watermarks running
+            events = _metric_sum(again.metrics(), "chargestream_events_total")
+            assert events == 0, f"the restarted worker processed {events} input events again"
+        finally:
+            again.stop()
+        outputs_after = len(_topic(shared_input.bootstrap, env["CHARGESTREAM_SITE_POWER_TOPIC"]))
+        assert outputs_after == outputs_before, "the restarted worker re-published site power"
+
+    snap = _run(shared_input, "ref", cassandra_session, tmp, after=sigterm_keeps_everything)
     assert len(snap.tables["evse_samples"]) > 1000 and snap.topics["site_power_final"]
     assert snap.topics["alerts"], "the input should raise some fault alerts"
     return snap
@@ -294,13 +333,21 @@ def test_cassandra_down_for_60_s(
     local = LocalSettings()
 
     def cassandra_outage(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
+        # A second, independent run, stopped during the outage: its graceful stop waits on
+        # writes that cannot land, and the shutdown bound must end it.
+        stuck_env = shared_input.env("stuck")
+        run_cli(stuck_env, "agents", "migrate")
+        stuck = Worker(stuck_env, tmp / "stuck")
         _started(worker)
+        _started(stuck)
         time.sleep(2)
         rss_before = _rss_kib(worker)
         down(local, ["cassandra"], report=False)
         try:
+            time.sleep(5)  # both workers' writes now wait on Cassandra
+            _stop_within_bound(stuck)
             peak = rss_before
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 55
             while time.monotonic() < deadline:
                 worker.check_alive()
                 peak = max(peak, _rss_kib(worker))
@@ -354,6 +401,39 @@ def test_a_second_worker_joins_and_leaves(
 
     got = _run(shared_input, "rebalance", cassandra_session, tmp_path, rebalance)
     _assert_same(got, reference)
+
+
+def _input_lag(data: Input, env: dict[str, str]) -> dict[str, int]:
+    """Input topic-partitions whose committed offset (of the run's group) is short of the end."""
+    group = env["CHARGESTREAM_APP_ID"]
+    consumer = Consumer({"bootstrap.servers": data.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        topics = [t for name in ("METER", "STATUS") for t in env[f"CHARGESTREAM_{name}_TOPICS"].split(",")]
+        parts = [TopicPartition(t, p) for t in topics for p in range(4)]
+        lag = {}
+        for tp in consumer.committed(parts, timeout=20):
+            low, high = consumer.get_watermark_offsets(tp, timeout=20)
+            if high > low and tp.offset < high:
+                lag[f"{tp.topic}[{tp.partition}]"] = high - max(tp.offset, low)
+        return lag
+    finally:
+        consumer.close()
+
+
+def _metric_sum(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
+def _stop_within_bound(worker: Worker) -> None:
+    started = time.monotonic()
+    worker.proc.send_signal(signal.SIGTERM)
+    try:
+        code = worker.proc.wait(SHUTDOWN_BOUND_S + 20)
+    finally:
+        worker.stop()
+    took = time.monotonic() - started
+    assert code == 1 and "graceful shutdown took longer" in worker.log(), (code, worker.log())
+    assert SHUTDOWN_BOUND_S - 1 < took < SHUTDOWN_BOUND_S + 5, f"stopped after {took:.1f} s"
 
 
 def _rss_kib(worker: Worker) -> int:
