@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from faust.types import TP
+
 from agents import codec
 from agents.app import app
 from agents.domain import meter as meter_domain
@@ -125,20 +127,35 @@ def _stored(topic: str, partition: int) -> bytes:
 
 
 def recall(partition: int) -> None:
-    """Before the partition's first event or tick: every input topic of it counts, at its
-    persisted progress (0 if none), as active until it has been quiet for
-    idle_partition_seconds. So silence is judged at where the backlog begins, not at the wall
-    clock, and a topic Faust happens to fetch first cannot carry the watermark past readings
-    of a topic not fetched yet (they would all be late). Must run in a stream (table read)."""
+    """Before the partition's first event or tick, its input topics that will count in the
+    watermark before their own first event: each at its persisted progress, or at 0 when it
+    has none but holds records (a backlog not fetched yet), active until quiet for
+    idle_partition_seconds. So silence is judged at where the backlog begins, not at the
+    wall clock, and a topic Faust happens to fetch first cannot carry the watermark past
+    readings of one not fetched yet (they would all be late). An empty topic does not count:
+    it would hold the watermark at 0. Must run in a stream (table read)."""
     if partition in _recalled:
         return
     _recalled.add(partition)
     now_wall = time.monotonic()
     for topic in (*settings.meter_topics, *settings.status_topics):
         tp = (topic, partition)
-        if tp not in _watermarks:
-            _watermarks[tp] = codec.decode_int(input_watermarks.get(_stored(topic, partition)))
+        if tp in _watermarks:
+            continue
+        stored = input_watermarks.get(_stored(topic, partition))
+        if stored is not None or _holds_records(topic, partition):
+            _watermarks[tp] = codec.decode_int(stored)
             _last_event_wall.setdefault(tp, now_wall)
+
+
+def _holds_records(topic: str, partition: int) -> bool:
+    """Whether the input topic-partition has records, as of the consumer's last fetch;
+    when that is not known yet, assume it does (the safe side: readings are not judged late)."""
+    try:
+        high = app.consumer.highwater(TP(topic, partition))
+    except Exception:  # not assigned or not fetched yet
+        return True
+    return high is None or high > 0
 
 
 def partition_heard(partition: int) -> bool:
