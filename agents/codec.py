@@ -286,6 +286,7 @@ def encode_status(s: ChargerStatus) -> bytes:
                         ]
                         for fk, f in cs.faults.items()
                     },
+                    "facts": cs.facts,
                 }
                 for k, cs in s.connectors.items()
             },
@@ -303,6 +304,7 @@ def decode_status(raw: bytes | None, charger_id: str) -> ChargerStatus | None:
         s.connectors[k] = ConnectorState(
             _status_event(c["cur"], charger_id),
             {fk: FaultEvent(charger_id, *f) for fk, f in c["faults"].items()},
+            [(t, source, value) for t, source, value in c.get("facts", ())],  # absent before facts
         )
     for fp, a in d["alerts"].items():
         s.alerts[fp] = _tracked(a)
