@@ -30,7 +30,6 @@ from agents.topics import (
     settings,
     site_contributions,
 )
-from agents.views import last_offsets
 
 log = logging.getLogger(__name__)
 RATED_MARGIN = 1.1  # meters and nameplates disagree by a few percent
@@ -149,19 +148,6 @@ def recall(partition: int) -> None:
             _last_event_wall.setdefault(tp, now_wall)
 
 
-def _behind(topic: str, partition: int) -> bool:
-    """Whether records of the topic-partition wait behind the last one processed: a topic
-    that is only slow to be read (Faust fetched other topics first) is not idle."""
-    last = last_offsets.get((topic, partition))
-    if last is None:
-        return False
-    try:
-        high = app.consumer.highwater(TP(topic, partition))
-    except Exception:  # revoked meanwhile
-        return False
-    return high is not None and high > last + 1
-
-
 def _holds_records(topic: str, partition: int) -> bool:
     """Whether the input topic-partition has records, as of the consumer's last fetch;
     when that is not known yet, assume it does (the safe side: readings are not judged late)."""
@@ -188,7 +174,6 @@ def partition_watermark(partition: int, now_ms: int | None = None) -> int:
         wm
         for tp, wm in mine
         if now_wall - _last_event_wall.get(tp, _started_wall) <= settings.idle_partition_seconds
-        or _behind(*tp)
     ]
     if active:
         return min(active)
