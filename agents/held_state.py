@@ -20,7 +20,6 @@ also sends one changelog record per key per commit instead of one per change.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -30,7 +29,6 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import AppT
 
 _Records = dict[Any, tuple[int | None, Any]]  # key -> (changelog partition, value)
-_ABSENT = object()
 
 
 class HeldTable(faust.Table[Any, Any]):
@@ -39,16 +37,13 @@ class HeldTable(faust.Table[Any, Any]):
     def __init__(self, app: AppT, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._in_event: _Records = {}
-        self._before: dict[Any, Any] = {}  # key -> its value before the event (_ABSENT: none)
         self._ready: _Records = {}
 
-    def on_key_set(self, key: Any, value: Any) -> None:  # called before the data changes
-        self._before.setdefault(key, self.data.get(key, _ABSENT))
+    def on_key_set(self, key: Any, value: Any) -> None:
         self._in_event[key] = (self.partition_for_key(key), value)
         self._sensor_on_set(self, key, value)
 
     def on_key_del(self, key: Any) -> None:
-        self._before.setdefault(key, self.data.get(key, _ABSENT))
         self._in_event[key] = (self.partition_for_key(key), None)
         self._sensor_on_del(self, key)
 
@@ -56,17 +51,6 @@ class HeldTable(faust.Table[Any, Any]):
         """The event that made the held changes has finished: its outputs are all sent."""
         self._ready.update(self._in_event)
         self._in_event.clear()
-        self._before.clear()
-
-    def forget_event(self) -> None:
-        """Undo the event's changes, in memory too: it will be processed again."""
-        for key, value in self._before.items():
-            if value is _ABSENT:
-                self.data.pop(key, None)
-            else:
-                self.data[key] = value
-        self._in_event.clear()
-        self._before.clear()
 
     def take_ready(self) -> _Records:
         ready, self._ready = self._ready, {}
@@ -82,19 +66,13 @@ class HeldTable(faust.Table[Any, Any]):
 
 @contextmanager
 def settled(*tables: HeldTable) -> Iterator[None]:
-    """Around the processing of one event: its table changes become ready when it ends (an
-    event that raised is acked by Faust all the same). An event cancelled half-way (a
-    rebalance stops the agent) may not have sent all its outputs: its changes are dropped,
-    and whoever owns the partition next processes it again from the state before it."""
-    cancelled = False
+    """Around the processing of one event: its table changes become ready when it ends,
+    however it ends (an event that raised is acked by Faust all the same)."""
     try:
         yield
-    except asyncio.CancelledError:
-        cancelled = True
-        raise
     finally:
         for table in tables:
-            table.forget_event() if cancelled else table.settle()
+            table.settle()
 
 
 async def send_held_state(app: AppT) -> None:
