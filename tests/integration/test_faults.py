@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 import pytest
+from cassandra.cluster import NoHostAvailable
 from confluent_kafka import Consumer, TopicPartition
 
 from agents.config import Settings, renamed_topics
@@ -146,7 +147,10 @@ def _done(data: Input, env: dict[str, str], session: Any, worker: Worker) -> boo
     """Every site's availability folded past the input's end; every power bucket final."""
     worker.check_alive()
     ks = env["CHARGESTREAM_CASSANDRA_KEYSPACE"]
-    windows = session.execute(f"SELECT site_id, window_s, window_start FROM {ks}.site_availability")
+    try:
+        windows = session.execute(f"SELECT site_id, window_s, window_start FROM {ks}.site_availability")
+    except NoHostAvailable:  # Cassandra just restarted: not done yet, ask again
+        return False
     folded = {r.site_id for r in windows if r.window_s == 60 and _window_end(r) >= data.end_ms}
     buckets = list(session.execute(f"SELECT final FROM {ks}.site_power_1m"))
     return folded >= set(SITES) and bool(buckets) and all(r.final for r in buckets)
