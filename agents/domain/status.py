@@ -10,6 +10,7 @@ history and never overwrites what is newer. Connector 0 / EVSE 0 is the whole ch
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -203,22 +204,30 @@ class ConnectorState:
 
     def class_at(self, ts_ms: int) -> StatusClass:
         """The class in force at a moment: faulted while a fault is open, else the status."""
-        status, open_faults = StatusClass.UNKNOWN.value, set()
-        for t, source, value in self.facts:
+        in_force = StatusClass.UNKNOWN
+        for t, cls in self._classes():
             if t > ts_ms:
                 break
+            in_force = cls
+        return in_force
+
+    def classes_from(self, ts_ms: int) -> list[tuple[int, StatusClass]]:
+        """The class in force at each fact's time from ``ts_ms`` on: a fact read late can
+        change what follows it (usually nothing follows, and this is one entry)."""
+        return [(t, cls) for t, cls in self._classes() if t >= ts_ms]
+
+    def _classes(self) -> Iterator[tuple[int, StatusClass]]:
+        """One pass over the facts: the class in force from each fact time on."""
+        status, open_faults = StatusClass.UNKNOWN.value, set()
+        for i, (t, source, value) in enumerate(self.facts):
             if source == STATUS_SOURCE:
                 status = value
             elif value == "open":
                 open_faults.add(source)
             else:
                 open_faults.discard(source)
-        return StatusClass.FAULTED if open_faults else StatusClass(status)
-
-    def classes_from(self, ts_ms: int) -> list[tuple[int, StatusClass]]:
-        """The class in force at each fact's time from ``ts_ms`` on: a fact read late can
-        change what follows it (usually nothing follows, and this is one entry)."""
-        return [(t, self.class_at(t)) for t in sorted({f[0] for f in self.facts if f[0] >= ts_ms})]
+            if i + 1 == len(self.facts) or self.facts[i + 1][0] != t:  # the last fact of its time
+                yield t, StatusClass.FAULTED if open_faults else StatusClass(status)
 
     def apply(self, event: StatusEvent) -> bool:
         """Record a status; True if it is now the current one (not older than what we have)."""

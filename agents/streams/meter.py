@@ -107,8 +107,7 @@ def in_flight(partition: int) -> Iterator[None]:
 
 def advance(topic: str, partition: int, received_at_ms: int) -> int:
     """The partition's watermark after this event; each topic's part persisted in the changelog."""
-    if partition not in _recalled:
-        recall(partition)
+    recall(partition)
     tp = (topic, partition)
     _last_event_wall[tp] = time.monotonic()
     current = _watermarks.get(tp)

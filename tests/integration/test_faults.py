@@ -318,25 +318,22 @@ def test_two_undisturbed_runs_agree(
 
 
 def _started(worker: Worker) -> None:
-    def serving() -> bool:
-        worker.check_alive()
-        try:
-            return "chargestream_events_total" in worker.metrics()
-        except OSError:
-            return False
-
-    wait_for(serving, 120, "the worker to serve its metrics", interval=0.3)
+    _wait_metrics(worker, lambda page: "chargestream_events_total" in page, "serve its metrics")
 
 
 def _processing(worker: Worker) -> None:
-    def busy() -> bool:
+    _wait_metrics(worker, lambda page: _metric_sum(page, "chargestream_events_total") > 0, "process input")
+
+
+def _wait_metrics(worker: Worker, ok: Callable[[str], bool], what: str) -> None:
+    def probe() -> bool:
         worker.check_alive()
         try:
-            return _metric_sum(worker.metrics(), "chargestream_events_total") > 0
+            return ok(worker.metrics())
         except OSError:
             return False
 
-    wait_for(busy, 120, "the worker to process input", interval=0.3)
+    wait_for(probe, 120, f"the worker to {what}", interval=0.3)
 
 
 def test_sigkill_five_times_at_random_moments(
