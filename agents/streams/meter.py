@@ -18,6 +18,7 @@ from agents.domain.charger import apply_meter_message
 from agents.domain.envelope import Envelope
 from agents.domain.errors import Reason, Rejected
 from agents.metrics import metrics
+from agents.reading_clock import ReadingClock
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import runtime
 from agents.sinks.dead_letter import dead_letter_headers
@@ -35,14 +36,23 @@ log = logging.getLogger(__name__)
 RATED_MARGIN = 1.1  # meters and nameplates disagree by a few percent
 METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction", "TransactionEvent"})
 
-# Per (input topic, partition): the largest received_at seen, and when (wall clock) the
-# last event came. A partition's watermark is the min over its topics that are active:
-# a topic read ahead of another (Faust fetches them independently) must not make the
-# other's readings late. Topics idle for idle_partition_seconds drop out of the min.
+# Per (input topic, partition): the largest received_at seen, and when the last event
+# came (on the reading clock: wall time less stalls, see agents/reading_clock.py).
+# A partition's watermark is the min over its topics that are active: a topic read
+# ahead of another (Faust fetches them independently) must not make the other's
+# readings late. Topics idle for idle_partition_seconds drop out of the min.
 _watermarks: dict[tuple[str, int], int] = {}
 _last_event_wall: dict[tuple[str, int], float] = {}
 _recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
-_started_wall = time.monotonic()
+
+_clock = ReadingClock()
+
+
+def _reading_clock() -> float:
+    return _clock.read(time.monotonic())
+
+
+_started_wall = _reading_clock()
 
 
 async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: int) -> None:
@@ -99,17 +109,19 @@ def in_flight(partition: int) -> Iterator[None]:
     watermark timer may run meanwhile), publish the watermark from before it: stage 2 must
     not close a bucket ahead of this message's contributions."""
     _held[partition] = partition_watermark(partition)
+    _clock.message_started(time.monotonic())
     try:
         yield
     finally:
         del _held[partition]
+        _clock.message_ended(time.monotonic())
 
 
 def advance(topic: str, partition: int, received_at_ms: int) -> int:
     """The partition's watermark after this event; each topic's part persisted in the changelog."""
     recall(partition)
     tp = (topic, partition)
-    _last_event_wall[tp] = time.monotonic()
+    _last_event_wall[tp] = _reading_clock()
     current = _watermarks.get(tp)
     if current is None:
         current = codec.decode_int(input_watermarks.get(_stored(topic, partition)))
@@ -136,7 +148,7 @@ def recall(partition: int) -> None:
     if partition in _recalled:
         return
     _recalled.add(partition)
-    now_wall = time.monotonic()
+    now_wall = _reading_clock()
     for topic in (*settings.meter_topics, *settings.status_topics):
         tp = (topic, partition)
         if tp in _watermarks:
@@ -162,12 +174,12 @@ def partition_heard(partition: int) -> bool:
     it is idle. Until then (just started, maybe a backlog ahead) silence proves nothing."""
     if any(tp[1] == partition for tp in _last_event_wall):
         return True
-    return time.monotonic() - _started_wall > settings.idle_partition_seconds
+    return _reading_clock() - _started_wall > settings.idle_partition_seconds
 
 
 def partition_watermark(partition: int, now_ms: int | None = None) -> int:
     """Min over the partition's active topics; with none active, the clock less the idle time."""
-    now_wall = time.monotonic()
+    now_wall = _reading_clock()
     mine = [(tp, wm) for tp, wm in _watermarks.items() if tp[1] == partition]
     active = [
         wm
