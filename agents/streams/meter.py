@@ -31,6 +31,7 @@ from agents.topics import (
     settings,
     site_contributions,
 )
+from agents.views import unprocessed
 
 log = logging.getLogger(__name__)
 RATED_MARGIN = 1.1  # meters and nameplates disagree by a few percent
@@ -40,7 +41,8 @@ METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction",
 # came (on the reading clock: wall time less stalls, see agents/reading_clock.py).
 # A partition's watermark is the min over its topics that are active: a topic read
 # ahead of another (Faust fetches them independently) must not make the other's
-# readings late. Topics idle for idle_partition_seconds drop out of the min.
+# readings late. A topic drops out of the min when it has nothing left to read and has
+# been quiet for idle_partition_seconds.
 _watermarks: dict[tuple[str, int], int] = {}
 _last_event_wall: dict[tuple[str, int], float] = {}
 _recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
@@ -178,13 +180,15 @@ def partition_heard(partition: int) -> bool:
 
 
 def partition_watermark(partition: int, now_ms: int | None = None) -> int:
-    """Min over the partition's active topics; with none active, the clock less the idle time."""
+    """Min over the partition's active topics (an event within idle_partition_seconds, or
+    records left to read); with none active, the clock less the idle time."""
     now_wall = _reading_clock()
     mine = [(tp, wm) for tp, wm in _watermarks.items() if tp[1] == partition]
     active = [
         wm
         for tp, wm in mine
         if now_wall - _last_event_wall.get(tp, _started_wall) <= settings.idle_partition_seconds
+        or unprocessed(*tp)  # records left to read: silence is ours, not the topic's
     ]
     if active:
         return min(active)
