@@ -90,21 +90,23 @@ def sample_values(row: SampleRow) -> tuple[Any, ...]:
 
 
 def bucket_values(b: SiteBucket) -> tuple[Any, ...]:
-    """The site_power_1m row, in BUCKET_INSERT's column order (then the write timestamp)."""
+    """The site_power_1m row, in BUCKET_INSERT's column order (then the write timestamp).
+    Watts and watt-hours to 3 decimals, as on the topic: sums of the same contributions in
+    another order (another run, a replay) then give the same row."""
     return (
         b.site_id,
         _day(b.bucket_start),
         _ts(b.bucket_start),
-        b.energy_wh,
-        b.mean_power_w,
-        b.peak_power_w,
-        b.current_power_w,
+        round(b.energy_wh, 3),
+        round(b.mean_power_w, 3),
+        round(b.peak_power_w, 3),
+        round(b.current_power_w, 3),
         b.connectors_reporting,
         b.connectors_total,
         b.coverage,
-        b.rolling_5m_mean_power_w,
-        b.rolling_15m_mean_power_w,
-        b.rolling_15m_energy_wh,
+        round(b.rolling_5m_mean_power_w, 3),
+        round(b.rolling_15m_mean_power_w, 3),
+        round(b.rolling_15m_energy_wh, 3),
         b.revision,
         b.final,
         # Write timestamp: later revisions win whatever order writes land in; final beats all.

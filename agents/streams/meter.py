@@ -188,7 +188,7 @@ def partition_watermark(partition: int, now_ms: int | None = None) -> int:
         wm
         for tp, wm in mine
         if now_wall - _last_event_wall.get(tp, _started_wall) <= settings.idle_partition_seconds
-        or unprocessed(*tp)  # records left to read: silence is ours, not the topic's
+        or unprocessed(*tp)  # records left to read: the silence is ours, not the topic's
     ]
     if active:
         return min(active)
@@ -227,6 +227,8 @@ async def broadcast_watermarks() -> None:
     """
     now_ms = int(time.time() * 1000)
     for partition in assigned_input_partitions():
+        if partition not in _recalled:  # no event or tick yet (tables recovering): nothing known
+            continue
         watermark = partition_watermark(partition, now_ms)
         if partition in _held:  # a message is half-way: its contributions are not sent yet
             watermark = min(watermark, _held[partition])

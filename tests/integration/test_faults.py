@@ -204,11 +204,13 @@ class Snapshot:
         for r in _topic(data.bootstrap, env["CHARGESTREAM_ALERTS_TOPIC"]):
             if r["type"] in COMPARED_ALERTS and _iso_ms(r["starts_at"]) < data.end_ms:
                 change = (r["status"], r["starts_at"], r.get("ends_at"))
-                if not changes[r["fingerprint"]] or changes[r["fingerprint"]][-1] != change:
-                    changes[r["fingerprint"]].append(change)  # an identical re-send is allowed
-        snap.topics["alerts"] = {
-            fp: c for fp, c in changes.items() if not any(end == start for _, start, end in c)
-        }
+                if change not in changes[r["fingerprint"]]:  # an identical re-send is allowed
+                    changes[r["fingerprint"]].append(change)
+        # An episode that ended as it began is a blip of cross-partition ordering (README,
+        # known limits): left out of both runs, like zero-length rows of alert_history.
+        blips = {(fp, start) for fp, c in changes.items() for _, start, end in c if end == start}
+        episodes = {fp: [ch for ch in c if (fp, ch[1]) not in blips] for fp, c in changes.items()}
+        snap.topics["alerts"] = {fp: c for fp, c in episodes.items() if c}
         return snap
 
 
