@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from typing import Any
 
 import faust
 
 from .config import Settings, get_settings
+from .held_state import HeldStateTransport, HeldTable, send_held_state
 from .kafka_clients import faust_credentials
+
+log = logging.getLogger(__name__)
+
+
+class ChargestreamApp(faust.App):
+    """A faust.App with two changes:
+    - table state is sent after the outputs it implies (agents/held_state.py);
+    - Faust's graceful stop (wait for events in flight, flush, commit) gets an overall
+      bound: a stop that waits on an unreachable Cassandra would wait forever. This one
+      exits after ``shutdown_timeout_s`` whatever is left; what was not committed is
+      processed again after the restart, as after a crash."""
+
+    shutdown_timeout_s: float = 30.0
+
+    def _new_transport(self) -> Any:
+        return HeldStateTransport(self.conf.broker_consumer, self)
+
+    async def on_stop(self) -> None:
+        timer = threading.Timer(self.shutdown_timeout_s, _exit_now, args=(self.shutdown_timeout_s,))
+        timer.daemon = True
+        timer.start()
+        await super().on_stop()
+
+
+def _exit_now(bound_s: float) -> None:
+    log.error("graceful shutdown took longer than %.0f s; exiting without it", bound_s)
+    os._exit(1)
 
 
 def create_app(settings: Settings, **overrides: Any) -> faust.App:
-    return faust.App(
+    app = ChargestreamApp(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=faust_credentials(settings),
@@ -23,8 +54,19 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_host,  # loopback unless configured otherwise
         web_tables_enabled=False,  # Faust's default serves table contents over HTTP
+        Table=HeldTable,
         **overrides,
     )
+    app.shutdown_timeout_s = settings.shutdown_timeout_seconds
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _state_before_handover(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Faust has waited for the events in flight and flushed; the next owner of these
+        # partitions recovers their tables from the changelog, so send what is held now.
+        await send_held_state(app)
+        await app.producer.flush()
+
+    return app
 
 
 app = create_app(get_settings())

@@ -49,7 +49,17 @@ def decode_charger(raw: bytes | None) -> ChargerState:
 
 
 def _point(p: Point) -> list[Any]:
-    return [p.ts_ms, p.energy_wh, p.power_w, p.vi_power_w, p.interval_wh, p.context, p.export_wh, p.export_w]
+    return [
+        p.ts_ms,
+        p.energy_wh,
+        p.power_w,
+        p.vi_power_w,
+        p.interval_wh,
+        p.context,
+        p.export_wh,
+        p.export_w,
+        p.received_at_ms,
+    ]
 
 
 # --- stage 1 watermarks: input partition -> largest received_at seen ----------------
@@ -276,6 +286,7 @@ def encode_status(s: ChargerStatus) -> bytes:
                         ]
                         for fk, f in cs.faults.items()
                     },
+                    "facts": cs.facts,
                 }
                 for k, cs in s.connectors.items()
             },
@@ -293,6 +304,7 @@ def decode_status(raw: bytes | None, charger_id: str) -> ChargerStatus | None:
         s.connectors[k] = ConnectorState(
             _status_event(c["cur"], charger_id),
             {fk: FaultEvent(charger_id, *f) for fk, f in c["faults"].items()},
+            [(t, source, value) for t, source, value in c.get("facts", ())],  # absent before facts
         )
     for fp, a in d["alerts"].items():
         s.alerts[fp] = _tracked(a)

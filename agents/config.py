@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     """The worker's state directory (Faust tables and offsets), relative to the cwd."""
     store: str = "memory://"
     """Faust table store; tables are rebuilt from their changelog topics on start."""
+    shutdown_timeout_seconds: float = Field(30.0, gt=0)
+    """On SIGTERM the worker finishes the events in flight, flushes its producer and commits
+    offsets; if that takes longer than this, it exits anyway (input since the last commit is
+    then processed again after the restart, as after a crash)."""
     web_host: str = "127.0.0.1"
     """Where /metrics, /healthz and /readyz listen; 0.0.0.0 in a container."""
     web_port: int = 6066

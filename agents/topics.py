@@ -6,12 +6,13 @@ dead letter instead of an exception inside Faust (which would ack and skip it).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import faust
 
 from .app import app
 from .config import get_settings
+from .held_state import HeldTable
 from .metrics import metrics
 
 settings = get_settings()
@@ -35,18 +36,29 @@ connector_status = app.topic(settings.connector_status_topic, **RAW)
 connector_state = app.topic(settings.connector_state_topic, **RAW)
 port_uptime = app.topic(settings.port_uptime_topic, **RAW)
 
+
+def _table(name: str) -> HeldTable:
+    return cast(HeldTable, app.Table(name, partitions=settings.topic_partitions, **RAW_TABLE))
+
+
 # Stage 1: charger id -> ChargerState; input partition -> watermark (largest received_at).
-charger_state = app.Table("charger-state", partitions=settings.topic_partitions, **RAW_TABLE)
-input_watermarks = app.Table("input-watermarks", partitions=settings.topic_partitions, **RAW_TABLE)
-charger_status = app.Table("charger-status", partitions=settings.topic_partitions, **RAW_TABLE)
+charger_state = _table("charger-state")
+input_watermarks = _table("input-watermarks")
+charger_status = _table("charger-status")
 # Stage 2: site id -> SiteEntry; partition of the contributions topic -> input watermarks.
-site_state = app.Table("site-state", partitions=settings.topic_partitions, **RAW_TABLE)
-site_watermarks = app.Table("site-watermarks", partitions=settings.topic_partitions, **RAW_TABLE)
+site_state = _table("site-state")
+site_watermarks = _table("site-watermarks")
+# What each stage's agent writes: its changes are settled when each of its events ends.
+CHARGER_TABLES = (charger_state, input_watermarks, charger_status)
+SITE_TABLES = (site_state, site_watermarks)
 
 
 async def emit(topic: faust.TopicT, *, value: bytes, key: bytes | None = None, **kwargs: Any) -> None:
-    """Send to an output or internal topic, counted per topic (records out)."""
-    await topic.send(key=key, value=value, **kwargs)
+    """Send to an output or internal topic, counted per topic (records out).
+
+    ``force``: to the producer now, not held until the commit as Faust does by default:
+    table state is sent after these records (agents/held_state.py)."""
+    await topic.send(key=key, value=value, force=True, **kwargs)
     metrics.records_out.labels(topic.get_topic_name()).inc()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from .app import app
@@ -47,12 +48,28 @@ def _update_lag() -> None:
     for tp in app.consumer.assignment():
         if tp.topic not in LAGGING_TOPICS:
             continue
-        try:
-            high = app.consumer.highwater(tp)
-        except Exception:  # not fetched yet: no figure rather than a failed scrape
-            continue
-        done = last_offsets.get((tp.topic, tp.partition), -1) + 1
-        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, (high or 0) - done))
+        behind = unprocessed(tp.topic, tp.partition)
+        if behind is not None:  # not fetched yet: no figure rather than a guess
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
+
+
+def unprocessed(topic: str, partition: int) -> int | None:
+    """Records of an assigned topic-partition not processed yet, as of the consumer's last
+    fetch: its high watermark less what this worker processed or found committed. None
+    when not known (not assigned, or not fetched yet)."""
+    if not app.consumer:
+        return None
+    tp = TP(topic, partition)
+    try:
+        high = app.consumer.highwater(tp)
+    except Exception:  # not assigned
+        return None
+    if high is None:
+        return None
+    # Faust keeps the committed offsets it sought to or committed; there is no public getter.
+    committed = app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
+    done = max(last_offsets.get((topic, partition), -1) + 1, committed)
+    return max(0, high - done)
 
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]

@@ -144,18 +144,27 @@ class TopicLog:
 
 
 class AlertLog(TopicLog):
-    """Everything on the alerts topic so far, by (charger, or site where none, type)."""
+    """Everything on the alerts topic so far, by (charger, or site where none, type).
+
+    An identical copy of a record already seen is left out of ``by_alert`` and counted in
+    ``resent``: after a crash the worker may send a change again (README, "Delivery
+    semantics"); a change sent twice with different content is still caught."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(bootstrap, topic)
         self.by_alert: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self.resent = 0
         self._seen = 0
 
     def poll(self) -> list[tuple[bytes, dict[str, Any]]]:
         super().poll()
         for key, r in self.records[self._seen :]:
             assert key == r["fingerprint"].encode()
-            self.by_alert[(r["charger_id"] or r["site_id"], r["type"])].append(r)
+            sent = self.by_alert[(r["charger_id"] or r["site_id"], r["type"])]
+            if r in sent:
+                self.resent += 1
+            else:
+                sent.append(r)
         self._seen = len(self.records)
         return self.records
 

@@ -110,6 +110,7 @@ def observe(state: AlertState, condition: bool, at_ms: int, rules: AlertRules) -
     active = state.phase in ("pending", "firing")
     if condition == active:
         return
+    at_ms = max(at_ms, state.since_ms)  # read late, a change cannot end a phase before it began
     state.flips = [t for t in state.flips if t > at_ms - rules.flap_window_ms] + [at_ms]
     if condition:
         state.phase = "firing" if state.phase == "clearing" else "pending"  # clearing -> firing: a flap

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .alerts import AlertKey, AlertRules, AlertState, AlertType, Notice, observe, tick
 from .liveness import Liveness, LivenessRules
-from .status import ConnectorState, FaultEvent, StatusClass, StatusEvent
+from .status import STATUS_SOURCE, ConnectorState, FaultEvent, StatusClass, StatusEvent
 
 
 @dataclass(slots=True)
@@ -74,8 +74,9 @@ def on_message(s: ChargerStatus, charger_id: str, received_at_ms: int, rules: Al
 def on_status(s: ChargerStatus, e: StatusEvent, rules: AlertRules) -> bool:
     """A status notification; True if it became the connector's current status."""
     conn = s.connector(e.evse_id, e.connector_id)
+    conn.note(e.ts_ms, STATUS_SOURCE, e.status_class.value)
     if not conn.apply(e):
-        return False  # older than what we know: history only
+        return False  # older than what we know: history and time line only
     where = _where(e.charger_id, e.evse_id)
     detail = f"{e.error_code or 'no error code'}{', ' + e.info if e.info else ''}"
     fault = f"{where} faulted ({detail})"
@@ -88,6 +89,7 @@ def on_status(s: ChargerStatus, e: StatusEvent, rules: AlertRules) -> bool:
 def on_fault(s: ChargerStatus, e: FaultEvent, rules: AlertRules) -> bool:
     """A NotifyEvent fault raised or cleared; True if the connector's open faults changed."""
     conn = s.connector(e.evse_id, e.connector_id)
+    conn.note(e.ts_ms, e.source, "clear" if e.cleared else "open")
     changed = conn.apply_fault(e)
     if changed:
         code = f" {e.tech_code}" if e.tech_code else ""
@@ -114,14 +116,6 @@ def _connector_alert(
     """Feed a connector's alert its condition at the event's time."""
     tracked = _alert(s, e.charger_id, kind, evse=e.evse_id, connector=e.connector_id, summary=summary)
     observe(tracked.state, condition, e.ts_ms, rules)
-
-
-def effective_class(s: ChargerStatus, evse_id: int, connector_id: int) -> StatusClass:
-    """What the connector reports now: faulted while a fault is open, else its status."""
-    c = s.connector(evse_id, connector_id)
-    if c.faulted:
-        return StatusClass.FAULTED
-    return c.current.status_class if c.current else StatusClass.UNKNOWN
 
 
 def newly_offline(s: ChargerStatus, now_ms: int, rules: LivenessRules) -> int | None:

@@ -43,6 +43,7 @@ class Point:
     context: str = "Sample.Periodic"
     export_wh: float | None = None  # V2G: Energy.Active.Export.Register
     export_w: float | None = None  # V2G: Power.Active.Export
+    received_at_ms: int = 0  # decides between two readings with the same timestamp
 
     @classmethod
     def of(cls, r: MeterReading) -> Point:
@@ -56,6 +57,7 @@ class Point:
             r.context,
             v.get("energy_export_wh"),
             v.get("power_export_w"),
+            r.received_at_ms,
         )
 
 
@@ -74,8 +76,13 @@ class EvseSeries:
     points: dict[int, Point] = field(default_factory=dict)
 
     def add(self, point: Point) -> bool:
-        """Insert or replace the reading at its timestamp; True if anything changed."""
-        if self.points.get(point.ts_ms) == point:
+        """Insert the reading at its timestamp; True if anything changed.
+
+        Two different readings at one timestamp (a StartTransaction's meterStart and a
+        sample, from two topics read in no fixed order) are decided by the data, not by
+        arrival: the one the CSMS received later wins, as its row does in Cassandra."""
+        held = self.points.get(point.ts_ms)
+        if held is not None and _precedence(held) >= _precedence(point):
             return False
         self.points[point.ts_ms] = point
         return True
@@ -88,6 +95,10 @@ class EvseSeries:
 
     def ordered(self) -> list[Point]:
         return [self.points[t] for t in sorted(self.points)]
+
+
+def _precedence(p: Point) -> tuple[int, str]:
+    return p.received_at_ms, repr(p)  # repr: a total order for a tie
 
 
 Register = Callable[[Point], float | None]

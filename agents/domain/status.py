@@ -9,6 +9,8 @@ history and never overwrites what is newer. Connector 0 / EVSE 0 is the whole ch
 
 from __future__ import annotations
 
+from bisect import insort
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -100,6 +102,10 @@ class FaultEvent:
     cleared: bool
     tech_code: str | None = None
 
+    @property
+    def source(self) -> str:
+        return f"{self.component}/{self.variable}"
+
 
 def fix_status_16(payload: dict[str, Any], quirks: list[str]) -> None:
     """Before schema validation: real chargers send error codes 1.6 does not have ("Error")."""
@@ -169,13 +175,59 @@ def _ts(text: Any, received_at_ms: int) -> int:
     return trusted_time(parsed[0], received_at_ms, []) if parsed else received_at_ms
 
 
+STATUS_SOURCE = ""  # the source of status facts; NotifyEvent faults use "component/variable"
+FACTS_KEPT_MS = 3_600_000  # well past stage 2's grace: older facts matter only as the state they leave
+Fact = tuple[int, str, str]  # (event time, source, status class or "open"/"clear")
+
+
 @dataclass(slots=True)
 class ConnectorState:
     """One connector's current status and open faults, in event time. Its history goes to
-    the status history topic and table, and its time line to the site's stage-2 entry."""
+    the status history topic and table, and its time line to the site's stage-2 entry.
+
+    ``facts`` is the recent time line both come from. A status and a NotifyEvent fault come
+    on different topics, read in no fixed order; the class in force at a moment is worked
+    out from the facts at or before it, so it does not depend on which was read first (a
+    fault read before an older status must not make that status faulted)."""
 
     current: StatusEvent | None = None
     faults: dict[str, FaultEvent] = field(default_factory=dict)  # open NotifyEvent faults by source
+    facts: list[Fact] = field(default_factory=list)  # sorted
+
+    def note(self, ts_ms: int, source: str, value: str) -> None:
+        """Add a fact (a repeat of one replaces it), then forget what no longer matters."""
+        self.facts = [f for f in self.facts if f[:2] != (ts_ms, source)]
+        insort(self.facts, (ts_ms, source, value))
+        cut = self.facts[-1][0] - FACTS_KEPT_MS
+        if self.facts[0][0] < cut:
+            self.facts = _compact(self.facts, cut)
+
+    def class_at(self, ts_ms: int) -> StatusClass:
+        """The class in force at a moment: faulted while a fault is open, else the status."""
+        in_force = StatusClass.UNKNOWN
+        for t, cls in self._classes():
+            if t > ts_ms:
+                break
+            in_force = cls
+        return in_force
+
+    def classes_from(self, ts_ms: int) -> list[tuple[int, StatusClass]]:
+        """The class in force at each fact's time from ``ts_ms`` on: a fact read late can
+        change what follows it (usually nothing follows, and this is one entry)."""
+        return [(t, cls) for t, cls in self._classes() if t >= ts_ms]
+
+    def _classes(self) -> Iterator[tuple[int, StatusClass]]:
+        """One pass over the facts: the class in force from each fact time on."""
+        status, open_faults = StatusClass.UNKNOWN.value, set()
+        for i, (t, source, value) in enumerate(self.facts):
+            if source == STATUS_SOURCE:
+                status = value
+            elif value == "open":
+                open_faults.add(source)
+            else:
+                open_faults.discard(source)
+            if i + 1 == len(self.facts) or self.facts[i + 1][0] != t:  # the last fact of its time
+                yield t, StatusClass.FAULTED if open_faults else StatusClass(status)
 
     def apply(self, event: StatusEvent) -> bool:
         """Record a status; True if it is now the current one (not older than what we have)."""
@@ -186,7 +238,7 @@ class ConnectorState:
 
     def apply_fault(self, event: FaultEvent) -> bool:
         """Open or clear a NotifyEvent fault; True if the set of open faults changed."""
-        key = f"{event.component}/{event.variable}"
+        key = event.source
         held = self.faults.get(key)
         if held is not None and held.ts_ms > event.ts_ms:
             return False  # an older report arriving late
@@ -200,3 +252,14 @@ class ConnectorState:
         return bool(self.faults) or (
             self.current is not None and self.current.status_class == StatusClass.FAULTED
         )
+
+
+def _compact(facts: list[Fact], cut: int) -> list[Fact]:
+    """Before ``cut``, keep only each source's last fact (the state it leaves), and no
+    fault that was cleared by then."""
+    last: dict[str, Fact] = {}
+    for f in facts:
+        if f[0] < cut:
+            last[f[1]] = f
+    kept = [f for f in last.values() if f[1] == STATUS_SOURCE or f[2] == "open"]
+    return sorted(kept) + [f for f in facts if f[0] >= cut]

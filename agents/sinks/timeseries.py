@@ -62,7 +62,9 @@ def _ts(ts_ms: int) -> datetime:
 
 
 def sample_values(row: SampleRow) -> tuple[Any, ...]:
-    """The evse_samples row for a reading, in SAMPLE_INSERT's column order."""
+    """The evse_samples row for a reading, in SAMPLE_INSERT's column order (then the write
+    timestamp: the CSMS's receive time, so that of two readings with one timestamp the one
+    received later wins whatever order they are written in, as in the EVSE's series)."""
     r = row.reading
     measured = [r.values.get(c.split(":")[-1]) for c in SAMPLE_COLUMNS]
     power = row.power
@@ -83,25 +85,28 @@ def sample_values(row: SampleRow) -> tuple[Any, ...]:
         r.inlet.get("energy_wh"),
         row.late,
         set(r.quirks) or None,
+        r.received_at_ms * 1000,
     )
 
 
 def bucket_values(b: SiteBucket) -> tuple[Any, ...]:
-    """The site_power_1m row, in BUCKET_INSERT's column order (then the write timestamp)."""
+    """The site_power_1m row, in BUCKET_INSERT's column order (then the write timestamp).
+    Watts and watt-hours to 3 decimals, as on the topic: sums of the same contributions in
+    another order (another run, a replay) then give the same row."""
     return (
         b.site_id,
         _day(b.bucket_start),
         _ts(b.bucket_start),
-        b.energy_wh,
-        b.mean_power_w,
-        b.peak_power_w,
-        b.current_power_w,
+        round(b.energy_wh, 3),
+        round(b.mean_power_w, 3),
+        round(b.peak_power_w, 3),
+        round(b.current_power_w, 3),
         b.connectors_reporting,
         b.connectors_total,
         b.coverage,
-        b.rolling_5m_mean_power_w,
-        b.rolling_15m_mean_power_w,
-        b.rolling_15m_energy_wh,
+        round(b.rolling_5m_mean_power_w, 3),
+        round(b.rolling_15m_mean_power_w, 3),
+        round(b.rolling_15m_energy_wh, 3),
         b.revision,
         b.final,
         # Write timestamp: later revisions win whatever order writes land in; final beats all.
@@ -231,7 +236,9 @@ class MemoryStore:
     async def write_samples(self, rows: Iterable[SampleRow]) -> None:
         for row in rows:
             v = sample_values(row)
-            self.samples[(v[0], v[1], v[2], v[3])] = v
+            key = (v[0], v[1], v[2], v[3])
+            if key not in self.samples or self.samples[key][-1] <= v[-1]:  # USING TIMESTAMP semantics
+                self.samples[key] = v
 
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None:
         for b in buckets:
@@ -268,7 +275,7 @@ SAMPLE_INSERT = (
     "context, power_w, power_derivation, power_measured_w, power_export_w, power_offered_w, energy_wh, "
     "energy_export_wh, energy_interval_wh, current_a, current_offered_a, voltage_v, power_factor, "
     "soc_percent, vi_power_w, inlet_power_w, inlet_energy_wh, late, quirks) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 ALERT_INSERT = (
     "INSERT INTO {ks}.alert_history (site_id, day, starts_at, fingerprint, alert_type, severity, charger_id, "

@@ -16,10 +16,11 @@ from agents.app import app
 from agents.domain.envelope import Envelope, decode
 from agents.domain.errors import Reason, Rejected
 from agents.domain.validation import validate
+from agents.held_state import settled
 from agents.metrics import metrics
 from agents.sinks.timeseries import StoreError
 from agents.streams import meter, status
-from agents.topics import charger_input, settings
+from agents.topics import CHARGER_TABLES, charger_input, settings
 from agents.views import last_offsets
 
 
@@ -28,10 +29,11 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
         msg = event.message
         if msg.topic == settings.ticks_topic:
-            await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
+            with settled(*CHARGER_TABLES):
+                await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
             continue
         started = time.perf_counter()
-        with meter.in_flight(msg.partition):
+        with meter.in_flight(msg.partition), settled(*CHARGER_TABLES):
             try:
                 await _process(msg)
             except StoreError as exc:  # the rows of this input were refused, not delayed

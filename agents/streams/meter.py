@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from faust.types import TP
+
 from agents import codec
 from agents.app import app
 from agents.domain import meter as meter_domain
@@ -16,6 +18,7 @@ from agents.domain.charger import apply_meter_message
 from agents.domain.envelope import Envelope
 from agents.domain.errors import Reason, Rejected
 from agents.metrics import metrics
+from agents.reading_clock import ReadingClock
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import runtime
 from agents.sinks.dead_letter import dead_letter_headers
@@ -28,18 +31,30 @@ from agents.topics import (
     settings,
     site_contributions,
 )
+from agents.views import unprocessed
 
 log = logging.getLogger(__name__)
 RATED_MARGIN = 1.1  # meters and nameplates disagree by a few percent
 METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction", "TransactionEvent"})
 
-# Per (input topic, partition): the largest received_at seen, and when (wall clock) the
-# last event came. A partition's watermark is the min over its topics that are active:
-# a topic read ahead of another (Faust fetches them independently) must not make the
-# other's readings late. Topics idle for idle_partition_seconds drop out of the min.
+# Per (input topic, partition): the largest received_at seen, and when the last event
+# came (on the reading clock: wall time less stalls, see agents/reading_clock.py).
+# A partition's watermark is the min over its topics that are active: a topic read
+# ahead of another (Faust fetches them independently) must not make the other's
+# readings late. A topic drops out of the min when it has nothing left to read and has
+# been quiet for idle_partition_seconds.
 _watermarks: dict[tuple[str, int], int] = {}
 _last_event_wall: dict[tuple[str, int], float] = {}
-_started_wall = time.monotonic()
+_recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
+
+_clock = ReadingClock()
+
+
+def _reading_clock() -> float:
+    return _clock.read(time.monotonic())
+
+
+_started_wall = _reading_clock()
 
 
 async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: int) -> None:
@@ -96,16 +111,19 @@ def in_flight(partition: int) -> Iterator[None]:
     watermark timer may run meanwhile), publish the watermark from before it: stage 2 must
     not close a bucket ahead of this message's contributions."""
     _held[partition] = partition_watermark(partition)
+    _clock.message_started(time.monotonic())
     try:
         yield
     finally:
         del _held[partition]
+        _clock.message_ended(time.monotonic())
 
 
 def advance(topic: str, partition: int, received_at_ms: int) -> int:
     """The partition's watermark after this event; each topic's part persisted in the changelog."""
+    recall(partition)
     tp = (topic, partition)
-    _last_event_wall[tp] = time.monotonic()
+    _last_event_wall[tp] = _reading_clock()
     current = _watermarks.get(tp)
     if current is None:
         current = codec.decode_int(input_watermarks.get(_stored(topic, partition)))
@@ -122,17 +140,35 @@ def _stored(topic: str, partition: int) -> bytes:
 
 
 def recall(partition: int) -> None:
-    """After a (re)start, before any event of the partition: its progress as persisted, taken
-    as active, so silence is judged at where its backlog begins, not at the wall clock (until
-    the partition has been quiet for idle_partition_seconds). Must run in a stream (table read)."""
-    if any(tp[1] == partition for tp in _watermarks):
+    """Before the partition's first event or tick, its input topics that will count in the
+    watermark before their own first event: each at its persisted progress, or at 0 when it
+    has none but holds records (a backlog not fetched yet), active until quiet for
+    idle_partition_seconds. So silence is judged at where the backlog begins, not at the
+    wall clock, and a topic Faust happens to fetch first cannot carry the watermark past
+    readings of one not fetched yet (they would all be late). An empty topic does not count:
+    it would hold the watermark at 0. Must run in a stream (table read)."""
+    if partition in _recalled:
         return
-    now_wall = time.monotonic()
+    _recalled.add(partition)
+    now_wall = _reading_clock()
     for topic in (*settings.meter_topics, *settings.status_topics):
+        tp = (topic, partition)
+        if tp in _watermarks:
+            continue
         stored = input_watermarks.get(_stored(topic, partition))
-        if stored is not None:
-            _watermarks[(topic, partition)] = codec.decode_int(stored)
-            _last_event_wall.setdefault((topic, partition), now_wall)
+        if stored is not None or _holds_records(topic, partition):
+            _watermarks[tp] = codec.decode_int(stored)
+            _last_event_wall.setdefault(tp, now_wall)
+
+
+def _holds_records(topic: str, partition: int) -> bool:
+    """Whether the input topic-partition has records, as of the consumer's last fetch;
+    when that is not known yet, assume it does (the safe side: readings are not judged late)."""
+    try:
+        high = app.consumer.highwater(TP(topic, partition))
+    except Exception:  # not assigned or not fetched yet
+        return True
+    return high is None or high > 0
 
 
 def partition_heard(partition: int) -> bool:
@@ -140,17 +176,19 @@ def partition_heard(partition: int) -> bool:
     it is idle. Until then (just started, maybe a backlog ahead) silence proves nothing."""
     if any(tp[1] == partition for tp in _last_event_wall):
         return True
-    return time.monotonic() - _started_wall > settings.idle_partition_seconds
+    return _reading_clock() - _started_wall > settings.idle_partition_seconds
 
 
 def partition_watermark(partition: int, now_ms: int | None = None) -> int:
-    """Min over the partition's active topics; with none active, the clock less the idle time."""
-    now_wall = time.monotonic()
+    """Min over the partition's active topics (an event within idle_partition_seconds, or
+    records left to read); with none active, the clock less the idle time."""
+    now_wall = _reading_clock()
     mine = [(tp, wm) for tp, wm in _watermarks.items() if tp[1] == partition]
     active = [
         wm
         for tp, wm in mine
         if now_wall - _last_event_wall.get(tp, _started_wall) <= settings.idle_partition_seconds
+        or unprocessed(*tp)  # records left to read: the silence is ours, not the topic's
     ]
     if active:
         return min(active)
@@ -189,6 +227,8 @@ async def broadcast_watermarks() -> None:
     """
     now_ms = int(time.time() * 1000)
     for partition in assigned_input_partitions():
+        if partition not in _recalled:  # no event or tick yet (tables recovering): nothing known
+            continue
         watermark = partition_watermark(partition, now_ms)
         if partition in _held:  # a message is half-way: its contributions are not sent yet
             watermark = min(watermark, _held[partition])

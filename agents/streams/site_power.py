@@ -13,12 +13,21 @@ from agents import codec
 from agents.app import app
 from agents.domain.buckets import BUCKET_MS, SiteBucket, site_bucket
 from agents.domain.site_timeline import Change
+from agents.held_state import settled
 from agents.metrics import metrics
 from agents.runtime import runtime
 from agents.sinks.timeseries import StoreError
 from agents.streams import site_availability
 from agents.streams.meter import sink_refused
-from agents.topics import emit, settings, site_contributions, site_power, site_state, site_watermarks
+from agents.topics import (
+    SITE_TABLES,
+    emit,
+    settings,
+    site_contributions,
+    site_power,
+    site_state,
+    site_watermarks,
+)
 from agents.views import last_offsets
 
 
@@ -28,15 +37,16 @@ async def site_stage(stream: faust.StreamT[bytes]) -> None:
         msg = event.message
         started = time.perf_counter()
         item = codec.decode_stage2(msg.value)
-        try:
-            if isinstance(item, tuple):
-                await _on_watermark(msg.partition, *item)
-            elif isinstance(item, Change):
-                await _on_change(msg.partition, item)
-            else:
-                await _on_contribution(msg.partition, item)
-        except StoreError as exc:  # refused, not delayed
-            await sink_refused(msg, exc)
+        with settled(*SITE_TABLES):
+            try:
+                if isinstance(item, tuple):
+                    await _on_watermark(msg.partition, *item)
+                elif isinstance(item, Change):
+                    await _on_change(msg.partition, item)
+                else:
+                    await _on_contribution(msg.partition, item)
+            except StoreError as exc:  # refused, not delayed
+                await sink_refused(msg, exc)
         metrics.processing.labels("site").observe(time.perf_counter() - started)
         last_offsets[(msg.topic, msg.partition)] = msg.offset
 

@@ -17,7 +17,6 @@ from agents.domain.charger_status import (
     ChargerStatus,
     TrackedAlert,
     due_notices,
-    effective_class,
     mark_offline,
     new_status,
     newly_offline,
@@ -30,7 +29,7 @@ from agents.domain.envelope import Envelope
 from agents.domain.liveness import is_storm
 from agents.domain.partition_index import PartitionIndex
 from agents.domain.site_timeline import Change
-from agents.domain.status import StatusClass, fault_events, status_events
+from agents.domain.status import fault_events, status_events
 from agents.metrics import metrics
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import Runtime, runtime
@@ -86,12 +85,10 @@ def _apply(s: ChargerStatus, env: Envelope, rt: Runtime) -> _Outbox:
         current = on_status(s, e, rt.alert_rules)
         metrics.status_changes.labels("current" if current else "out_of_order").inc()
         out.history.append(records.connector_status_record(s.site_id, e, env.received_at_ms, current))
-        # Stage 2 places every status at its own time; the current one carries open faults too.
-        cls = effective_class(s, e.evse_id, e.connector_id) if current else e.status_class
-        out.status(e.ts_ms, e.evse_id, e.connector_id, cls, changed=current)
+        out.classes(e.ts_ms, e.evse_id, e.connector_id, changed=current)
     for f in fault_events(env):
-        if on_fault(s, f, rt.alert_rules):
-            out.status(f.ts_ms, f.evse_id, f.connector_id, effective_class(s, f.evse_id, f.connector_id))
+        changed = on_fault(s, f, rt.alert_rules)
+        out.classes(f.ts_ms, f.evse_id, f.connector_id, changed=changed)
     return out
 
 
@@ -109,10 +106,11 @@ class _Outbox:
         self.changes.append(Change(self.s.site_id, self.charger_id, ts_ms, offline=offline))
         self.state_changed = True
 
-    def status(
-        self, ts_ms: int, evse: int, connector: int, cls: StatusClass, *, changed: bool = True
-    ) -> None:
-        self.changes.append(Change(self.s.site_id, self.charger_id, ts_ms, f"{evse}/{connector}", cls))
+    def classes(self, ts_ms: int, evse: int, connector: int, *, changed: bool) -> None:
+        """Stage 2 places each class at its own time: the connector's class from this fact
+        on (and at any later fact it changes the meaning of)."""
+        for t, cls in self.s.connector(evse, connector).classes_from(ts_ms):
+            self.changes.append(Change(self.s.site_id, self.charger_id, t, f"{evse}/{connector}", cls))
         self.state_changed |= changed
 
     async def send(self, rt: Runtime) -> None:

@@ -88,7 +88,8 @@ def test_alert_lifecycle_survives_a_killed_worker(
         alert_log.wait(silent, "charger_offline", ["firing", "resolved"], worker)
         assert parse_ms(alert_log.by_alert[(faulty, "connector_fault")][1]["ends_at"]) == available_ts
 
-        # Exactly the expected alerts: nothing for the out-of-order status, no storm, no repeats.
+        # Exactly the expected alerts: nothing for the out-of-order status, no storm, no repeats
+        # but identical re-sends of what was sent just before the kill (AlertLog.resent).
         time.sleep(3)
         alert_log.poll()
         got = {k: [r["status"] for r in v] for k, v in alert_log.by_alert.items()}

@@ -63,6 +63,19 @@ def test_raise_after_hysteresis_then_renotify_then_resolve_after_clear() -> None
     assert tick(s, T0 + 900 * S, RULES) is None
 
 
+def test_a_change_read_late_never_ends_an_alert_before_it_began() -> None:
+    """Stage 2 reads sites' changes from many chargers; one older than the raise can clear."""
+    s = AlertState()
+    observe(s, True, T0 + 600 * S, RULES)
+    tick(s, T0 + 660 * S, RULES)
+    observe(s, False, T0 + 30 * S, RULES)  # happened before the alert began, read after it
+    resolved = tick(s, T0 + 800 * S, RULES)
+    assert resolved is not None and (resolved.starts_at_ms, resolved.ends_at_ms) == (
+        T0 + 600 * S,
+        T0 + 600 * S,
+    )
+
+
 def test_a_blip_shorter_than_raise_after_pages_nobody() -> None:
     s = AlertState()
     observe(s, True, T0, RULES)

@@ -137,3 +137,15 @@ def test_v2g_registers_are_each_monotone_and_netted() -> None:
     assert [round(p.power_w) for p in series] == [6000, -9000]
     assert bucket_energy(pts, T0, T0 + 60 * S, RULES) == pytest.approx(100)
     assert bucket_energy(pts, T0 + 60 * S, T0 + 120 * S, RULES) == pytest.approx(-150)
+
+
+def test_two_readings_at_one_timestamp_are_decided_by_receive_time_not_arrival() -> None:
+    """A StartTransaction's meterStart (whole Wh) and a sample at the same instant come from
+    two topics in no fixed order; the series must end the same either way."""
+    start = Point(T0, energy_wh=1000.0, context="Transaction.Begin", received_at_ms=T0 + 900)
+    sample = Point(T0, energy_wh=1000.4, context="Sample.Periodic", received_at_ms=T0 + 400)
+    one, other = EvseSeries(), EvseSeries()
+    assert one.add(start) and not one.add(sample)
+    assert other.add(sample) and other.add(start)
+    assert one.ordered() == other.ordered() == [start]
+    assert not one.add(start)  # the same reading again changes nothing

@@ -70,3 +70,44 @@ def test_a_late_older_status_never_overwrites_a_newer_one() -> None:
     assert state.apply(_ev(60, "Charging"))
     assert not state.apply(_ev(30, "Faulted"))  # arrives later, happened earlier
     assert state.current is not None and state.current.status == "Charging"
+
+
+def test_the_class_in_force_does_not_depend_on_which_topic_was_read_first() -> None:
+    """A 2.0.1 fault (NotifyEvent topic) and the statuses around it (StatusNotification
+    topic): every reading order gives the same time line."""
+    facts = [
+        (0, "", "available"),
+        (100_000, "Connector/Problem", "open"),
+        (100_000, "", "faulted"),
+        (200_000, "Connector/Problem", "clear"),
+        (200_000, "", "available"),
+        (300_000, "", "occupied"),
+    ]
+    want = [
+        (T0, StatusClass.AVAILABLE),
+        (T0 + 100_000, StatusClass.FAULTED),
+        (T0 + 200_000, StatusClass.AVAILABLE),
+        (T0 + 300_000, StatusClass.OCCUPIED),
+    ]
+    for order in (facts, facts[::-1], facts[1::2] + facts[::2]):
+        state = ConnectorState()
+        for t, source, value in order:
+            state.note(T0 + t, source, value)
+        assert state.classes_from(T0) == want, order
+    # A fault read before an older status: the status is not faulted.
+    state = ConnectorState()
+    state.note(T0 + 100_000, "Connector/Problem", "open")
+    state.note(T0, "", "available")
+    assert state.classes_from(T0) == [(T0, StatusClass.AVAILABLE), (T0 + 100_000, StatusClass.FAULTED)]
+
+
+def test_old_facts_are_compacted_to_the_state_they_leave() -> None:
+    state = ConnectorState()
+    state.note(T0, "Connector/Problem", "open")
+    state.note(T0 + 1000, "Tripped/Fault", "open")
+    state.note(T0 + 2000, "Tripped/Fault", "clear")
+    for minute in range(120):
+        state.note(T0 + minute * 60_000 + 5000, "", "available" if minute % 2 else "occupied")
+    assert len(state.facts) == 61 + 2  # the last hour (both ends), the status before it, the open fault
+    assert "Tripped/Fault" not in {source for _, source, _ in state.facts}
+    assert state.class_at(T0 + 119 * 60_000 + 5000) == StatusClass.FAULTED  # still open

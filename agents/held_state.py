@@ -1,0 +1,96 @@
+"""Table state reaches Kafka only after the outputs it implies: a crash leaves state behind
+its outputs, never ahead of them.
+
+Faust sends a table's changelog record the moment a key is set, while records sent from an
+agent are held back ("attached") until their offsets are committed. A worker killed in
+between recovers tables that already hold the effect of a message whose outputs were never
+sent; replayed, that message changes nothing (a duplicate, an unchanged bucket), so its
+outputs are lost for good. Here the order is reversed:
+- outputs go to the producer at once (``topics.emit`` sends with ``force=True``), and
+  Cassandra writes are awaited inside the event;
+- a ``HeldTable`` updates its in-memory data at once but keeps the changelog records; when
+  the event ends (``settled``) they become ready, last value per key;
+- at each offset commit (and before partitions are revoked): take the ready records, flush
+  the producer (every output of those events is then in Kafka), send the records, and let
+  Faust flush again and commit the offsets.
+After a crash the tables are at most as new as the outputs; the messages since the last
+commit are processed again and send the same outputs again (identical re-sends). Holding
+also sends one changelog record per key per commit instead of one per change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import AppT
+
+_Records = dict[Any, tuple[int | None, Any]]  # key -> (changelog partition, value)
+
+
+class HeldTable(faust.Table[Any, Any]):
+    """A faust.Table whose changelog records wait for the end of their event and a commit."""
+
+    def __init__(self, app: AppT, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._in_event: _Records = {}
+        self._ready: _Records = {}
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        self._in_event[key] = (self.partition_for_key(key), value)
+        self._sensor_on_set(self, key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        self._in_event[key] = (self.partition_for_key(key), None)
+        self._sensor_on_del(self, key)
+
+    def settle(self) -> None:
+        """The event that made the held changes has finished: its outputs are all sent."""
+        self._ready.update(self._in_event)
+        self._in_event.clear()
+
+    def take_ready(self) -> _Records:
+        ready, self._ready = self._ready, {}
+        return ready
+
+    def send_records(self, records: _Records) -> None:
+        for key, (partition, value) in records.items():
+            if value is None:
+                self.send_changelog(partition, key, None, value_serializer="raw")
+            else:
+                self.send_changelog(partition, key, value)
+
+
+@contextmanager
+def settled(*tables: HeldTable) -> Iterator[None]:
+    """Around the processing of one event: its table changes become ready when it ends,
+    however it ends (an event that raised is acked by Faust all the same)."""
+    try:
+        yield
+    finally:
+        for table in tables:
+            table.settle()
+
+
+async def send_held_state(app: AppT) -> None:
+    """Outputs first, then the state that follows from them (see the module doc)."""
+    held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
+    if not any(records for _, records in held):
+        return
+    await app.producer.flush()
+    for table, records in held:
+        table.send_records(records)
+
+
+class HeldStateConsumer(aiokafka_driver.Consumer):
+    async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
+        await send_held_state(self.app)  # Faust flushes the producer again, then commits
+        result: bool = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+        return result
+
+
+class HeldStateTransport(aiokafka_driver.Transport):
+    Consumer = HeldStateConsumer
