@@ -4,6 +4,7 @@ the gauges computed for a scrape: /metrics, /healthz (the process serves request
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from faust.types import TP
@@ -55,8 +56,9 @@ def _update_lag() -> None:
 
 def unprocessed(topic: str, partition: int) -> int | None:
     """Records of an assigned topic-partition not processed yet, as of the consumer's last
-    fetch: its high watermark less what this worker processed or found committed. None
-    when not known (not assigned, or not fetched yet)."""
+    fetch: its high watermark less the next offset to process (after the last one
+    processed here, or where the consumer reads from when none was). None when not known
+    (not assigned, not fetched yet, no position yet)."""
     if not app.consumer:
         return None
     tp = TP(topic, partition)
@@ -64,12 +66,35 @@ def unprocessed(topic: str, partition: int) -> int | None:
         high = app.consumer.highwater(tp)
     except Exception:  # not assigned
         return None
-    if high is None:
+    last = last_offsets.get((topic, partition))
+    done = last + 1 if last is not None else positions.get(tp)
+    if high is None or done is None:
         return None
-    # Faust keeps the committed offsets it sought to or committed; there is no public getter.
-    committed = app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
-    done = max(last_offsets.get((topic, partition), -1) + 1, committed)
     return max(0, high - done)
+
+
+# Where the consumer reads each owned topic-partition from (the next offset to fetch),
+# refreshed by a timer: the consumer's own answer is asynchronous. Offsets Faust sought
+# to or committed are not used: after a rebalance they can be another worker's old ones.
+positions: dict[TP, int] = {}
+
+
+@app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+async def _refresh_positions() -> None:
+    try:
+        owned = [tp for tp in app.consumer.assignment() if tp.topic in LAGGING_TOPICS]
+    except Exception:  # not started or rebalancing
+        return
+    for tp in owned:
+        try:
+            position = await asyncio.wait_for(app.consumer.position(tp), timeout=2.0)
+        except Exception:  # rebalancing, or no position yet: unknown rather than a guess
+            positions.pop(tp, None)
+            continue
+        if position is None:
+            positions.pop(tp, None)
+        else:
+            positions[tp] = position
 
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -80,3 +105,4 @@ async def _forget(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     metrics.forget_partitions(stage2)
     for tp in revoked:
         last_offsets.pop((tp.topic, tp.partition), None)
+        positions.pop(tp, None)

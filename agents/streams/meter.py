@@ -48,6 +48,11 @@ _last_event_wall: dict[tuple[str, int], float] = {}
 _recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
 
 _clock = ReadingClock()
+# After a rebalance Faust has been seen to leave a few sparse input partitions unread
+# (their lag stays put while the worker reads the rest). Waiting for them would stop the
+# partition's buckets from closing until a restart; after this long their records are
+# left to arrive late instead, and chargestream_consumer_lag shows them.
+STUCK_BACKLOG_S = 60.0
 
 
 def _reading_clock() -> float:
@@ -181,14 +186,17 @@ def partition_heard(partition: int) -> bool:
 
 def partition_watermark(partition: int, now_ms: int | None = None) -> int:
     """Min over the partition's active topics (an event within idle_partition_seconds, or
-    records left to read); with none active, the clock less the idle time."""
+    records left to read and an event within STUCK_BACKLOG_S); with none active, the clock
+    less the idle time."""
     now_wall = _reading_clock()
     mine = [(tp, wm) for tp, wm in _watermarks.items() if tp[1] == partition]
     active = [
         wm
         for tp, wm in mine
-        if now_wall - _last_event_wall.get(tp, _started_wall) <= settings.idle_partition_seconds
-        or unprocessed(*tp)  # records left to read: the silence is ours, not the topic's
+        if (quiet := now_wall - _last_event_wall.get(tp, _started_wall)) <= settings.idle_partition_seconds
+        # Records left to read: the silence is ours, not the topic's. But a backlog that
+        # does not move at all is not waited for forever (see STUCK_BACKLOG_S).
+        or (quiet <= STUCK_BACKLOG_S and unprocessed(*tp))
     ]
     if active:
         return min(active)
