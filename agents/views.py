@@ -74,8 +74,8 @@ def unprocessed(topic: str, partition: int) -> int | None:
 
 
 # Where the consumer reads each owned topic-partition from (the next offset to fetch),
-# refreshed by a timer: the consumer's own answer is asynchronous. Offsets Faust sought
-# to or committed are not used: after a rebalance they can be another worker's old ones.
+# refreshed by a timer: the consumer's own answer is asynchronous. Faust's record of
+# committed offsets is not used: in the rebalance test it lagged behind the real ones.
 positions: dict[TP, int] = {}
 
 
