@@ -88,9 +88,8 @@ async def _refresh_positions() -> None:
     for tp in owned:
         try:
             position = await asyncio.wait_for(app.consumer.position(tp), timeout=2.0)
-        except Exception:  # rebalancing, or no position yet: unknown rather than a guess
-            positions.pop(tp, None)
-            continue
+        except Exception:  # rebalancing: unknown rather than a guess
+            position = None
         if position is None:
             positions.pop(tp, None)
         else:
