@@ -42,6 +42,11 @@ def _exit_now(bound_s: float) -> None:
 
 
 def create_app(settings: Settings, **overrides: Any) -> faust.App:
+    if settings.group_instance_id:
+        # Faust's assignor checks the worker URL (web host:port by default) stored in the
+        # assignment the broker hands back to a static member: a restart on another port
+        # would stop its consumer. The instance id is the identity that survives restarts.
+        overrides.setdefault("canonical_url", f"http://{settings.group_instance_id}")
     app = ChargestreamApp(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -53,6 +58,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,  # loopback unless configured otherwise
+        consumer_group_instance_id=settings.group_instance_id,
         web_tables_enabled=False,  # Faust's default serves table contents over HTTP
         Table=HeldTable,
         **overrides,

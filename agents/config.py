@@ -46,6 +46,10 @@ class Settings(BaseSettings):
 
     app_id: str = "chargestream"
     """Faust app id: the consumer group and the prefix of changelog topics."""
+    group_instance_id: str | None = None
+    """Static group membership (Kafka KIP-345): unique per worker, stable across its restarts
+    (a StatefulSet's pod name). A restarted worker then takes its partitions back at once;
+    unset, a restart is a rebalance (README, "Restarts")."""
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_timeout_seconds: float = Field(10.0, gt=0)
     """Timeout of every Kafka admin and client call we make ourselves."""

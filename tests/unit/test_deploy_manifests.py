@@ -169,6 +169,9 @@ def test_worker_statefulset_probes_state_and_scale() -> None:
     spec = pod_spec(sts)
     (worker,) = spec["containers"]
     assert worker["args"] == ["worker"]
+    # Each pod its own static member, stable across its restarts: its name.
+    (instance,) = [e for e in worker["env"] if e["name"] == "CHARGESTREAM_GROUP_INSTANCE_ID"]
+    assert instance["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     ports = {p["name"]: p["containerPort"] for p in worker["ports"]}
     assert ports == {"http": default("web_port")}
     for probe, path in (
