@@ -2,18 +2,24 @@
 after another, each with its own consumer group and keyspace; throughput, CPU and memory
 side by side, and the ratios from this one run, appended to bench/RESULTS.md.
 
-Variants so far:
+Variants:
   a   chargestream's worker with all sinks on (Cassandra; `--sink memory` for the in-memory
       twin of the same interface, to see the worker's own rate)
+  b   the baseline as the Faust docs and tutorials suggest (bench/tutorial_faust.py)
+  c   the same site power in Quix Streams, its idiomatic peer (bench/quix_peer.py; run in a
+      virtualenv of its own under var/bench/, made on first use)
   d1  the framework's ceiling: a Faust agent that only counts raw bytes
   d2  the Python ceiling: confluent-kafka batch consumer + orjson + dict aggregation
-Still to come (the performance issue): b (a tutorial-style Faust pipeline), c (Quix
-Streams), latency, memory per connector, scaling.
+Still to come (the performance issue): latency, memory per connector, scaling.
 
 Events/s is measured from the variant's first consumed record to the moment every input
-record is processed (for a: the consumer group has committed every input offset and the
-internal stage-2 topic is drained too). CPU seconds are the process's user + system time
-over the same run (including its start-up); peak RSS is the process's high-water mark.
+record is processed (for a, b and c: the consumer group has committed every input offset,
+and then every offset of its internal topic: a's stage 2, b's and c's repartitioning; they
+are seen from outside, through committed offsets, so the first commit starts the clock and
+a tiny input drained within a commit interval or two gives no meaningful rate). c reads
+only the topics that carry power; its events are their records. CPU seconds are the
+process's user + system time over the same run (including its start-up); peak RSS is the
+process's high-water mark.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +125,16 @@ def _proc_hwm_mib(pid: int) -> float:
     return 0.0
 
 
+def _topics_named(bootstrap: str, prefix: str) -> list[str]:
+    from confluent_kafka.admin import AdminClient
+
+    return [
+        t
+        for t in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+        if t.startswith(prefix)
+    ]
+
+
 def _lag(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
     """(records committed by the group, records in the topics)."""
     from confluent_kafka import Consumer, TopicPartition
@@ -158,36 +175,148 @@ def run_chargestream(bootstrap: str, prefix: str, events: int, sink: str, partit
     )
     inputs = [f"{prefix}ocpp.{a}" for a in ACTIONS]
     internal = [env["CHARGESTREAM_SITE_CONTRIBUTIONS_TOPIC"]]
-    log = REPO / "var" / "bench" / f"{prefix}worker.log"
+    command = [sys.executable, "-m", "agents", "worker", "--loglevel", "warn"]
+    return _drain(
+        "a",
+        command,
+        env,
+        bootstrap=bootstrap,
+        group=app_id,
+        events=events,
+        inputs=inputs,
+        internal=internal,
+        log_name=f"{prefix}worker.log",
+    )
+
+
+def run_tutorial(bootstrap: str, prefix: str, events: int, partitions: int) -> Result:
+    group = f"{prefix}b"
+    inputs = [f"{prefix}ocpp.{a}" for a in ACTIONS]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.tutorial_faust",
+        "--bootstrap",
+        bootstrap,
+        "--group",
+        group,
+        "--topics",
+        ",".join(inputs),
+        "--keyspace",
+        f"{prefix}b".replace(".", "_").replace("-", "_"),
+        "--data-dir",
+        str(REPO / "var" / "bench" / group),
+        "--partitions",
+        str(partitions),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return _drain(
+        "b",
+        command,
+        env,
+        bootstrap=bootstrap,
+        group=group,
+        events=events,
+        inputs=inputs,
+        internal=[f"{group}-by-site"],
+        log_name=f"{group}.log",
+    )
+
+
+STALL_S = 300
+QUIX_VENV = REPO / "var" / "bench" / "quix-venv"
+QUIX_REQUIREMENT = "quixstreams==3.28.1"  # pins confluent-kafka < 2.13: a venv of its own
+
+
+def run_quix(bootstrap: str, prefix: str) -> Result:
+    python = QUIX_VENV / "bin" / "python"
+    if not (QUIX_VENV / QUIX_REQUIREMENT).exists():
+        print(f"  installing {QUIX_REQUIREMENT} into {QUIX_VENV.relative_to(REPO)} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True, timeout=300)
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, QUIX_REQUIREMENT], check=True, timeout=900)
+        (QUIX_VENV / QUIX_REQUIREMENT).touch()
+    group = f"{prefix}c"
+    # Only the topics that carry power, as a Quix user would subscribe (and Quix names a
+    # repartition topic after all of a frame's topics: eight of ours exceed Kafka's limit).
+    # Its events are the records of these topics.
+    inputs = [f"{prefix}ocpp.{a}" for a in ("MeterValues", "TransactionEvent")]
+    command = [
+        str(python),
+        str(REPO / "bench" / "quix_peer.py"),
+        "--bootstrap",
+        bootstrap,
+        "--group",
+        group,
+        "--topics",
+        ",".join(inputs),
+        "--state-dir",
+        str(REPO / "var" / "bench" / group),
+    ]
+    return _drain(
+        "c",
+        command,
+        dict(os.environ),
+        bootstrap=bootstrap,
+        group=group,
+        events=None,
+        inputs=inputs,
+        internal_prefix=f"repartition__{group}--",
+        log_name=f"{group}.log",
+    )
+
+
+def _drain(
+    variant: str,
+    command: list[str],
+    env: dict[str, str],
+    *,
+    bootstrap: str,
+    group: str,
+    events: int | None,
+    inputs: list[str],
+    internal: Sequence[str] = (),
+    internal_prefix: str = "",
+    log_name: str,
+) -> Result:
+    """Run a worker process until its group has committed every input record, then every
+    record of its internal topics (named, or named with a prefix); events/s from its first
+    commit to that moment."""
+    log = REPO / "var" / "bench" / log_name
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agents", "worker", "--loglevel", "warn"],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        command, env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
         started = None
         deadline = time.monotonic() + 3600
+        progress, moved = (-1, -1, -1), time.monotonic()
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"worker exited {proc.returncode}; see {log}")
-            done, total = _lag(bootstrap, app_id, inputs)
+                raise RuntimeError(f"variant {variant} exited {proc.returncode}; see {log}")
+            done, total = _lag(bootstrap, group, inputs)
             if done and started is None:
                 started = time.monotonic()
+            hop_done, hop_total = -1, 0
             if total and done >= total:
-                stage2_done, stage2_total = _lag(bootstrap, app_id, internal)
-                if stage2_done >= stage2_total:
+                hops = [*internal, *(_topics_named(bootstrap, internal_prefix) if internal_prefix else [])]
+                hop_done, hop_total = _lag(bootstrap, group, hops)
+                if hop_done >= hop_total:
                     break
+            if (done, total, hop_done) != progress:
+                progress, moved = (done, total, hop_done), time.monotonic()
+            elif time.monotonic() - moved > STALL_S:  # a crashed agent leaves its process up
+                raise TimeoutError(f"variant {variant} committed nothing for {STALL_S} s; see {log}")
             time.sleep(0.5)
         else:
-            raise TimeoutError("variant a did not drain in an hour")
+            raise TimeoutError(f"variant {variant} did not drain in an hour")
         seconds = time.monotonic() - (started or time.monotonic())
-        return Result("a", events, seconds, _proc_cpu(proc.pid), _proc_hwm_mib(proc.pid))
+        count = total if events is None else events  # None: every record of its inputs
+        return Result(variant, count, seconds, _proc_cpu(proc.pid), _proc_hwm_mib(proc.pid))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(60)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(60)
 
 
 def run_self_measuring(variant: str, module: str, bootstrap: str, prefix: str, events: int) -> Result:
@@ -250,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--connectors", type=int, default=50_000)
     p.add_argument("--partitions", type=int, default=8)
-    p.add_argument("--variants", default="a,d1,d2")
+    p.add_argument("--variants", default="a,b,c,d1,d2")
     p.add_argument("--sink", choices=["cassandra", "memory"], default="cassandra")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--bootstrap", default=os.environ.get("CHARGESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
@@ -271,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"variant {variant} ...", file=sys.stderr)
         if variant == "a":
             results.append(run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions))
+        elif variant == "b":
+            results.append(run_tutorial(args.bootstrap, prefix, events, args.partitions))
+        elif variant == "c":
+            results.append(run_quix(args.bootstrap, prefix))
         elif variant == "d1":
             results.append(run_self_measuring("d1", "bench.faust_ceiling", args.bootstrap, prefix, events))
         elif variant == "d2":
