@@ -7,11 +7,13 @@ between recovers tables that already hold the effect of a message whose outputs 
 sent; replayed, that message changes nothing (a duplicate, an unchanged bucket), so its
 outputs are lost for good. Here the order is reversed:
 - outputs go to the producer at once (``topics.emit`` sends with ``force=True``), and
-  Cassandra writes are awaited inside the event;
+  Cassandra writes are issued at once and land in the background (the store's ``flush``,
+  a ``before_commit`` hook, waits for them);
 - a ``HeldTable`` updates its in-memory data at once but keeps the changelog records; when
   the event ends (``settled``) they become ready, last value per key;
-- at each offset commit (and before partitions are revoked): take the ready records, flush
-  the producer (every output of those events is then in Kafka), send the records, and let
+- at each offset commit (and before partitions are revoked): run the ``before_commit``
+  hooks (every Cassandra row written so far has landed), take the ready records, flush the
+  producer (every output of those events is then in Kafka), send the records, and let
   Faust flush again and commit the offsets.
 After a crash the tables are at most as new as the outputs; the messages since the last
 commit are processed again and send the same outputs again (identical re-sends). Holding
@@ -20,7 +22,7 @@ also sends one changelog record per key per commit instead of one per change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,8 +77,15 @@ def settled(*tables: HeldTable) -> Iterator[None]:
             table.settle()
 
 
+# Awaited first at every commit, whether or not state is held: outputs written behind
+# (the Cassandra store) land before the offsets and state that follow from them.
+before_commit: list[Callable[[], Awaitable[None]]] = []
+
+
 async def send_held_state(app: AppT) -> None:
     """Outputs first, then the state that follows from them (see the module doc)."""
+    for hook in before_commit:
+        await hook()
     held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
     if not any(records for _, records in held):
         return

@@ -41,6 +41,11 @@ async def runtime() -> Runtime:
     return _runtime
 
 
+def built() -> Runtime | None:
+    """The runtime if some agent has built it already (no connecting as a side effect)."""
+    return _runtime
+
+
 def _build(s: Settings) -> Runtime:
     from .domain.power import PowerRules
 

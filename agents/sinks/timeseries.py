@@ -13,6 +13,7 @@ import itertools
 import logging
 import time
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -43,13 +44,24 @@ class StoreError(RuntimeError):
     the message names the table and the cause."""
 
 
+# Whose writes these are (the agents set the input record being processed): a write that
+# is refused after its caller moved on is reported with its owner by ``flush``.
+write_owner: ContextVar[Any] = ContextVar("write_owner", default=None)
+Refusal = tuple[Any, StoreError]  # (write_owner of the refused write, why)
+
+
 class TimeSeriesStore(Protocol):
+    """Writes are issued by the ``write_*`` calls, which may return before they land (they
+    wait only for room: backpressure); ``flush`` waits until every write issued so far has
+    landed, and returns those refused since the last flush."""
+
     async def write_samples(self, rows: Iterable[SampleRow]) -> None: ...
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None: ...
     async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None: ...
     async def write_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
         """Rows of one of ROW_TABLES, values in its column order (agents/records.py)."""
 
+    async def flush(self) -> list[Refusal]: ...
     async def close(self) -> None: ...
 
 
@@ -141,10 +153,11 @@ def _parse_iso(text: str) -> datetime:
 
 
 def _insert(table: str, columns: str, *, timestamped: bool = False) -> str:
+    """Every insert names its write timestamp: the row's own (``timestamped``: the last
+    value), or else the time the store issued the write, fixed across its retries."""
     n = len(columns.split(","))
     marks = ", ".join("?" * n)
-    using = " USING TIMESTAMP ?" if timestamped else ""
-    return f"INSERT INTO {{ks}}.{table} ({columns}) VALUES ({marks}){using}"
+    return f"INSERT INTO {{ks}}.{table} ({columns}) VALUES ({marks}) USING TIMESTAMP ?"
 
 
 _TIMES = "available_ms, occupied_ms, reserved_ms, unavailable_ms, faulted_ms, unknown_ms"
@@ -247,6 +260,9 @@ class MemoryStore:
             if key not in self.buckets or self.buckets[key][-1] <= v[-1]:  # USING TIMESTAMP semantics
                 self.buckets[key] = v
 
+    async def flush(self) -> list[Refusal]:
+        return []
+
     async def close(self) -> None:
         return None
 
@@ -280,7 +296,7 @@ SAMPLE_INSERT = (
 ALERT_INSERT = (
     "INSERT INTO {ks}.alert_history (site_id, day, starts_at, fingerprint, alert_type, severity, charger_id, "
     "evse_id, connector_id, summary, status, ends_at, flap_count, dedup_key) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 BUCKET_INSERT = (
     "INSERT INTO {ks}.site_power_1m (site_id, day, bucket_start, energy_wh, mean_power_w, peak_power_w, "
@@ -291,10 +307,16 @@ BUCKET_INSERT = (
 
 
 class CassandraStore:
-    """cassandra-driver behind the interface: prepared statements, at most ``max_in_flight``
-    writes outstanding (callers wait: backpressure, not an unbounded queue). A write that
-    fails for want of Cassandra is retried with exponential backoff until it succeeds, so an
-    outage stalls consumption instead of losing rows; any other failure is a StoreError."""
+    """cassandra-driver behind the interface: prepared statements, written behind.
+
+    A ``write_*`` call waits for room (at most ``max_in_flight`` writes outstanding:
+    backpressure, not an unbounded queue) and returns; the write lands in the background,
+    and ``flush`` waits for all of them (before any offset is committed: held_state.py). A
+    write that fails for want of Cassandra is retried with exponential backoff until it
+    succeeds, so an outage stalls consumption instead of losing rows; any other failure is
+    a StoreError, handed back by ``flush`` with the write's owner. Each write carries its
+    timestamp from when it was issued, so that writes of one row, in flight together,
+    land in the order they were issued whatever their retries do."""
 
     def __init__(
         self, session: Any, keyspace: str, *, max_in_flight: int, backoff_max_s: float, timeout_s: float
@@ -307,38 +329,66 @@ class CassandraStore:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._backoff_max_s = backoff_max_s
         self._timeout_s = timeout_s
+        self._pending: set[asyncio.Task[None]] = set()
+        self._refused: list[Refusal] = []
+        self._last_us = 0
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None:
-        await asyncio.gather(*(self._write(self._sample, sample_values(r), "evse_samples") for r in rows))
+        for r in rows:
+            await self._issue(self._sample, sample_values(r), "evse_samples")
 
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None:
-        await asyncio.gather(*(self._write(self._bucket, bucket_values(b), "site_power_1m") for b in buckets))
+        for b in buckets:
+            await self._issue(self._bucket, bucket_values(b), "site_power_1m")
 
     async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None:
-        await asyncio.gather(*(self._write(self._alert, alert_values(r), "alert_history") for r in records))
+        for r in records:
+            await self._issue(self._alert, (*alert_values(r), self._issued_at_us()), "alert_history")
 
     async def write_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        statement = self._rows[table]
-        await asyncio.gather(*(self._write(statement, v, table) for v in rows))
+        statement, timestamped = self._rows[table], ROW_TABLES[table][2]
+        for v in rows:
+            await self._issue(statement, v if timestamped else (*v, self._issued_at_us()), table)
+
+    async def flush(self) -> list[Refusal]:
+        while self._pending:
+            await asyncio.wait(list(self._pending))
+        refused, self._refused = self._refused, []
+        return refused
+
+    def _issued_at_us(self) -> int:
+        self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
+        return self._last_us
+
+    async def _issue(self, statement: Any, values: tuple[Any, ...], table: str) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._write(statement, values, table))  # copies write_owner
+        self._pending.add(task)
+        task.add_done_callback(self._landed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        self._slots.release()
 
     async def _write(self, statement: Any, values: tuple[Any, ...], table: str) -> None:
-        async with self._slots:
-            delay = 0.1
-            started = time.perf_counter()
-            for attempt in itertools.count(1):
-                try:
-                    await self._execute(statement, values)
-                    metrics.cassandra_write.labels(table).observe(time.perf_counter() - started)
-                    return
-                except _transient_errors() as exc:
-                    metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
-                    if attempt == 1 or attempt % 20 == 0:
-                        log.warning("write to %s failed %d time(s) (%r); retrying", table, attempt, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._backoff_max_s)
-                except Exception as exc:
-                    metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
-                    raise StoreError(f"Cassandra rejected a write to {table}: {exc!r}") from exc
+        delay = 0.1
+        started = time.perf_counter()
+        for attempt in itertools.count(1):
+            try:
+                await self._execute(statement, values)
+                metrics.cassandra_write.labels(table).observe(time.perf_counter() - started)
+                return
+            except _transient_errors() as exc:
+                metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
+                if attempt == 1 or attempt % 20 == 0:
+                    log.warning("write to %s failed %d time(s) (%r); retrying", table, attempt, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff_max_s)
+            except Exception as exc:
+                metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
+                refusal = StoreError(f"Cassandra rejected a write to {table}: {exc!r}")
+                self._refused.append((write_owner.get(), refusal))
+                return
 
     def _execute(self, statement: Any, values: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()

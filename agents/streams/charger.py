@@ -18,7 +18,7 @@ from agents.domain.errors import Reason, Rejected
 from agents.domain.validation import validate
 from agents.held_state import settled
 from agents.metrics import metrics
-from agents.sinks.timeseries import StoreError
+from agents.sinks.timeseries import write_owner
 from agents.streams import meter, status
 from agents.topics import CHARGER_TABLES, charger_input, settings
 from agents.views import last_offsets
@@ -33,11 +33,9 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
                 await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
             continue
         started = time.perf_counter()
+        write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
         with meter.in_flight(msg.partition), settled(*CHARGER_TABLES):
-            try:
-                await _process(msg)
-            except StoreError as exc:  # the rows of this input were refused, not delayed
-                await meter.sink_refused(msg, exc)
+            await _process(msg)
         metrics.processing.labels("charger").observe(time.perf_counter() - started)
         last_offsets[(msg.topic, msg.partition)] = msg.offset
 

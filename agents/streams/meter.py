@@ -11,7 +11,7 @@ from typing import Any
 
 from faust.types import TP
 
-from agents import codec
+from agents import codec, held_state
 from agents.app import app
 from agents.domain import meter as meter_domain
 from agents.domain.charger import apply_meter_message
@@ -20,7 +20,7 @@ from agents.domain.errors import Reason, Rejected
 from agents.metrics import metrics
 from agents.reading_clock import ReadingClock
 from agents.registry import UNASSIGNED_SITE
-from agents.runtime import runtime
+from agents.runtime import built, runtime
 from agents.sinks.dead_letter import dead_letter_headers
 from agents.sinks.timeseries import StoreError
 from agents.topics import (
@@ -219,10 +219,24 @@ async def dead_letter(msg: Any, rejected: Rejected) -> None:
     metrics.events.labels(msg.topic, "dead_letter").inc()
 
 
+async def store_landed() -> None:
+    """Before a commit: every row written so far has landed in Cassandra; records whose
+    rows were refused become dead letters."""
+    rt = built()
+    for msg, exc in await rt.store.flush() if rt else ():
+        await sink_refused(msg, exc)
+
+
+held_state.before_commit.append(store_landed)
+
+
 async def sink_refused(msg: Any, exc: StoreError) -> None:
     """Cassandra refused rows made from this record (an outage would have been waited out):
     keep the record as a dead letter and go on."""
     log.error("%s", exc)
+    if msg is None:  # a write outside any record: nothing to keep but the count
+        metrics.dead_letters.labels("none", Reason.SINK_REJECTED.value).inc()
+        return
     await dead_letter(msg, Rejected(Reason.SINK_REJECTED, str(exc)[:300]))
 
 

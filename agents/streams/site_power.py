@@ -16,9 +16,8 @@ from agents.domain.site_timeline import Change
 from agents.held_state import settled
 from agents.metrics import metrics
 from agents.runtime import runtime
-from agents.sinks.timeseries import StoreError
+from agents.sinks.timeseries import write_owner
 from agents.streams import site_availability
-from agents.streams.meter import sink_refused
 from agents.topics import (
     SITE_TABLES,
     emit,
@@ -37,16 +36,14 @@ async def site_stage(stream: faust.StreamT[bytes]) -> None:
         msg = event.message
         started = time.perf_counter()
         item = codec.decode_stage2(msg.value)
+        write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
         with settled(*SITE_TABLES):
-            try:
-                if isinstance(item, tuple):
-                    await _on_watermark(msg.partition, *item)
-                elif isinstance(item, Change):
-                    await _on_change(msg.partition, item)
-                else:
-                    await _on_contribution(msg.partition, item)
-            except StoreError as exc:  # refused, not delayed
-                await sink_refused(msg, exc)
+            if isinstance(item, tuple):
+                await _on_watermark(msg.partition, *item)
+            elif isinstance(item, Change):
+                await _on_change(msg.partition, item)
+            else:
+                await _on_contribution(msg.partition, item)
         metrics.processing.labels("site").observe(time.perf_counter() - started)
         last_offsets[(msg.topic, msg.partition)] = msg.offset
 
