@@ -11,10 +11,10 @@ outputs are lost for good. Here the order is reversed:
   a ``before_commit`` hook, waits for them);
 - a ``HeldTable`` updates its in-memory data at once but keeps the changelog records; when
   the event ends (``settled``) they become ready, last value per key;
-- at each offset commit (and before partitions are revoked): run the ``before_commit``
-  hooks (every Cassandra row written so far has landed), take the ready records, flush the
-  producer (every output of those events is then in Kafka), send the records, and let
-  Faust flush again and commit the offsets.
+- at each offset commit (and before partitions are revoked): take the ready records, run
+  the ``before_commit`` hooks (every Cassandra row issued so far, those events' included,
+  has landed), flush the producer (every output of those events is then in Kafka), send
+  the records, and let Faust flush again and commit the offsets.
 After a crash the tables are at most as new as the outputs; the messages since the last
 commit are processed again and send the same outputs again (identical re-sends). Holding
 also sends one changelog record per key per commit instead of one per change.
@@ -77,16 +77,18 @@ def settled(*tables: HeldTable) -> Iterator[None]:
             table.settle()
 
 
-# Awaited first at every commit, whether or not state is held: outputs written behind
-# (the Cassandra store) land before the offsets and state that follow from them.
+# Awaited at every commit, whether or not state is held: outputs written behind (the
+# Cassandra store) land before the offsets and state that follow from them.
 before_commit: list[Callable[[], Awaitable[None]]] = []
 
 
 async def send_held_state(app: AppT) -> None:
     """Outputs first, then the state that follows from them (see the module doc)."""
+    # Taken first: these events' writes were all issued when they settled, so the hooks
+    # wait for them, and not for the writes of events that go on meanwhile.
+    held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
     for hook in before_commit:
         await hook()
-    held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
     if not any(records for _, records in held):
         return
     await app.producer.flush()

@@ -52,8 +52,8 @@ Refusal = tuple[Any, StoreError]  # (write_owner of the refused write, why)
 
 class TimeSeriesStore(Protocol):
     """Writes are issued by the ``write_*`` calls, which may return before they land (they
-    wait only for room: backpressure); ``flush`` waits until every write issued so far has
-    landed, and returns those refused since the last flush."""
+    wait only for room: backpressure); ``flush`` waits until every write issued before it
+    was called has landed, and returns those refused since the last flush."""
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None: ...
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None: ...
@@ -152,9 +152,10 @@ def _parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _insert(table: str, columns: str, *, timestamped: bool = False) -> str:
-    """Every insert names its write timestamp: the row's own (``timestamped``: the last
-    value), or else the time the store issued the write, fixed across its retries."""
+def _insert(table: str, columns: str) -> str:
+    """Every insert names its write timestamp: the row's own where it has one (ROW_TABLES
+    says which; the last value), else the time the store issued the write, kept across
+    its retries."""
     n = len(columns.split(","))
     marks = ", ".join("?" * n)
     return f"INSERT INTO {{ks}}.{table} ({columns}) VALUES ({marks}) USING TIMESTAMP ?"
@@ -177,10 +178,9 @@ ROW_TABLES: dict[str, tuple[str, int, bool]] = {
             "connector_state",
             "site_id, charger_id, evse_id, connector_id, status, status_class, error_code, since, "
             "charger_online, updated_at",
-            timestamped=True,  # the state's event time: an older state never overwrites a newer one
         ),
         4,
-        True,
+        True,  # the state's event time: an older state never overwrites a newer one
     ),
     "site_status": (
         _insert(
@@ -351,8 +351,8 @@ class CassandraStore:
             await self._issue(statement, v if timestamped else (*v, self._issued_at_us()), table)
 
     async def flush(self) -> list[Refusal]:
-        while self._pending:
-            await asyncio.wait(list(self._pending))
+        if issued := list(self._pending):  # not the writes issued while this waits
+            await asyncio.wait(issued)
         refused, self._refused = self._refused, []
         return refused
 
