@@ -104,6 +104,16 @@ class RegistryReader(threading.Thread):
         self._stop = threading.Event()
 
     def run(self) -> None:
+        # A broker restart must not end the reader: lookups of chargers not read yet would
+        # give "unassigned" for good. Start over (re-reading is idempotent) until stopped.
+        while not self._stop.is_set():
+            try:
+                self._read()
+            except Exception:
+                log.exception("registry reader failed; reading the registry again in 1 s")
+                self._stop.wait(1.0)
+
+    def _read(self) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
         consumer = Consumer(
@@ -128,8 +138,6 @@ class RegistryReader(threading.Thread):
                     continue
                 self.registry.apply(msg.key(), msg.value())
                 position[msg.partition() or 0] = (msg.offset() or 0) + 1
-        except Exception:
-            log.exception("registry reader stopped; lookups keep the last known entries")
         finally:
             consumer.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from .kafka_clients import confluent_config
 from .registry import ChargerRegistry, RegistryReader
 from .sinks.alertmanager import Alertmanager, AlertReceiver, NoAlertmanager
 from .sinks.timeseries import CassandraStore, MemoryStore, TimeSeriesStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,7 +71,9 @@ def _build(s: Settings) -> Runtime:
     registry = ChargerRegistry()
     reader = RegistryReader(registry, confluent_config(s), s.registry_topic, s.kafka_timeout_seconds)
     reader.start()
-    reader.caught_up.wait(s.kafka_timeout_seconds)  # best effort: entries keep arriving after
+    # Processing before the registry is read would put chargers under "unassigned" for good.
+    while not reader.caught_up.wait(s.kafka_timeout_seconds):
+        log.warning("waiting for the charger registry (%s) to be read", s.registry_topic)
     store: TimeSeriesStore
     cluster = None
     if s.timeseries_backend == "memory":
