@@ -14,25 +14,8 @@ from collections import defaultdict
 import orjson
 from confluent_kafka import Consumer
 
+from bench.naive_power import power_w
 from bench.self_measuring import parser, result_line
-
-
-def power_w(doc: dict[str, object]) -> float:
-    """Sum of the Power.Active.Import values of a MeterValues-like payload (W or kW)."""
-    payload = doc.get("payload")
-    total = 0.0
-    if not isinstance(payload, dict):
-        return total
-    for mv in payload.get("meterValue") or ():
-        for sv in mv.get("sampledValue") or ():
-            if sv.get("measurand") == "Power.Active.Import" and "phase" not in sv:
-                try:
-                    value = float(sv["value"])
-                except (TypeError, ValueError, KeyError):
-                    continue
-                unit = sv.get("unit") or (sv.get("unitOfMeasure") or {}).get("unit", "W")
-                total += value * (1000 if unit == "kW" else 1)
-    return total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(doc, dict):
                 continue
             minute = int(msg.timestamp()[1] // 60_000)
-            sites[(str(doc.get("site_id")), minute)] += power_w(doc)
+            sites[(str(doc.get("site_id")), minute)] += power_w(doc.get("payload"))
     seconds = time.monotonic() - first
     consumer.commit(asynchronous=False)
     consumer.close()

@@ -8,7 +8,8 @@ it. bench/run.py measures it from outside, as it does for a and b: drained when 
 has committed every input record and every repartitioned one.
 
 Runs in its own virtualenv (bench/run.py makes it under var/bench/): Quix Streams pins a
-confluent-kafka older than chargestream's. So it imports nothing from chargestream.
+confluent-kafka older than chargestream's. So it imports nothing from chargestream (only
+the standard-library bench/naive_power.py).
 """
 
 from __future__ import annotations
@@ -20,20 +21,9 @@ from typing import Any
 
 from quixstreams import Application
 
+from bench.naive_power import power_w
+
 METER_ACTIONS = ("MeterValues", "TransactionEvent")
-
-
-def power_w(doc: dict[str, Any]) -> float:
-    """Sum of the Power.Active.Import values of a MeterValues or TransactionEvent payload."""
-    total = 0.0
-    for mv in (doc.get("payload") or {}).get("meterValue") or ():
-        for sv in mv.get("sampledValue") or ():
-            if sv.get("measurand") != "Power.Active.Import" or "phase" in sv:
-                continue
-            unit = sv.get("unit") or (sv.get("unitOfMeasure") or {}).get("unit", "W")
-            scale = 10 ** (sv.get("unitOfMeasure") or {}).get("multiplier", 0)
-            total += float(sv["value"]) * scale * (1000.0 if unit == "kW" else 1.0)
-    return total
 
 
 def _skip(exc: Exception, where: Any, logger: logging.Logger) -> bool:
@@ -62,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     for other in frames[1:]:
         sdf = sdf.concat(other)
     sdf = sdf.filter(lambda v: isinstance(v, dict) and v.get("action") in METER_ACTIONS)
-    sdf = sdf.apply(lambda v: {"site_id": str(v.get("site_id") or "unassigned"), "power_w": power_w(v)})
+    sdf = sdf.apply(
+        lambda v: {"site_id": str(v.get("site_id") or "unassigned"), "power_w": power_w(v.get("payload"))}
+    )
     sdf = sdf.group_by("site_id")
     sdf = sdf.apply(lambda v: v["power_w"]).tumbling_window(duration_ms=60_000).sum().final()
     sdf.to_topic(app.topic(f"{args.group}-site-power", value_serializer="json"))

@@ -196,12 +196,7 @@ def run_tutorial(bootstrap: str, prefix: str, events: int, partitions: int) -> R
         sys.executable,
         "-m",
         "bench.tutorial_faust",
-        "--bootstrap",
-        bootstrap,
-        "--group",
-        group,
-        "--topics",
-        ",".join(inputs),
+        *_variant_args(bootstrap, group, inputs),
         "--keyspace",
         f"{prefix}b".replace(".", "_").replace("-", "_"),
         "--data-dir",
@@ -243,13 +238,9 @@ def run_quix(bootstrap: str, prefix: str) -> Result:
     inputs = [f"{prefix}ocpp.{a}" for a in ("MeterValues", "TransactionEvent")]
     command = [
         str(python),
-        str(REPO / "bench" / "quix_peer.py"),
-        "--bootstrap",
-        bootstrap,
-        "--group",
-        group,
-        "--topics",
-        ",".join(inputs),
+        "-m",
+        "bench.quix_peer",  # from the repository root (_drain's cwd): it imports bench.naive_power
+        *_variant_args(bootstrap, group, inputs),
         "--state-dir",
         str(REPO / "var" / "bench" / group),
     ]
@@ -264,6 +255,11 @@ def run_quix(bootstrap: str, prefix: str) -> Result:
         internal_prefix=f"repartition__{group}--",
         log_name=f"{group}.log",
     )
+
+
+def _variant_args(bootstrap: str, group: str, topics: list[str]) -> list[str]:
+    """The arguments every variant's command takes, whatever else it takes."""
+    return ["--bootstrap", bootstrap, "--group", group, "--topics", ",".join(topics)]
 
 
 def _drain(
@@ -327,12 +323,7 @@ def run_self_measuring(variant: str, module: str, bootstrap: str, prefix: str, e
             sys.executable,
             "-m",
             module,
-            "--bootstrap",
-            bootstrap,
-            "--group",
-            f"{prefix}{variant}",
-            "--topics",
-            ",".join(f"{prefix}ocpp.{a}" for a in ACTIONS),
+            *_variant_args(bootstrap, f"{prefix}{variant}", [f"{prefix}ocpp.{a}" for a in ACTIONS]),
             "--events",
             str(events),
             *extra,

@@ -24,6 +24,7 @@ from ocpp.messages import Call, validate_payload
 
 from agents.cassandra_session import connect
 from agents.config import get_settings
+from bench.naive_power import power_w
 
 
 class Envelope(faust.Record, serializer="json"):
@@ -42,19 +43,6 @@ class SitePower(faust.Record, serializer="json"):
     received_at: str
     power_w: float
     window_power_w: float
-
-
-def power_w(payload: dict[str, Any]) -> float:
-    """Sum of the Power.Active.Import values of a MeterValues or TransactionEvent payload."""
-    total = 0.0
-    for mv in payload.get("meterValue") or ():
-        for sv in mv.get("sampledValue") or ():
-            if sv.get("measurand") != "Power.Active.Import" or "phase" in sv:
-                continue
-            unit = sv.get("unit") or (sv.get("unitOfMeasure") or {}).get("unit", "W")
-            scale = 10 ** (sv.get("unitOfMeasure") or {}).get("multiplier", 0)
-            total += float(sv["value"]) * scale * (1000.0 if unit == "kW" else 1.0)
-    return total
 
 
 def main(argv: list[str] | None = None) -> int:
