@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
@@ -66,8 +66,12 @@ class HeldTable(faust.Table[Any, Any]):
                 self.send_changelog(partition, key, value)
 
 
+class Settles(Protocol):
+    def settle(self) -> None: ...
+
+
 @contextmanager
-def settled(*tables: HeldTable) -> Iterator[None]:
+def settled(*tables: Settles) -> Iterator[None]:
     """Around the processing of one event: its table changes become ready when it ends,
     however it ends (an event that raised is acked by Faust all the same)."""
     try:

@@ -10,8 +10,12 @@ from typing import Any, cast
 
 import faust
 
+from . import codec
 from .app import app
 from .config import get_settings
+from .decoded_table import DecodedTable
+from .domain.charger import ChargerState
+from .domain.charger_status import ChargerStatus
 from .held_state import HeldTable
 from .metrics import metrics
 
@@ -48,9 +52,33 @@ charger_status = _table("charger-status")
 # Stage 2: site id -> SiteEntry; partition of the contributions topic -> input watermarks.
 site_state = _table("site-state")
 site_watermarks = _table("site-watermarks")
+# The large values, read and written decoded (agents/decoded_table.py).
+charger_states = DecodedTable[ChargerState](
+    charger_state, lambda key, raw: codec.decode_charger(raw), codec.encode_charger
+)
+charger_statuses = DecodedTable[ChargerStatus | None](
+    charger_status,
+    lambda key, raw: codec.decode_status(raw, key.decode()),
+    lambda s: codec.encode_status(_some(s)),
+)
+site_entries = DecodedTable[codec.SiteEntry](
+    site_state, lambda key, raw: codec.decode_site(raw), codec.encode_site
+)
 # What each stage's agent writes: its changes are settled when each of its events ends.
-CHARGER_TABLES = (charger_state, input_watermarks, charger_status)
-SITE_TABLES = (site_state, site_watermarks)
+CHARGER_TABLES = (charger_state, input_watermarks, charger_status, charger_states, charger_statuses)
+SITE_TABLES = (site_state, site_watermarks, site_entries)
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+async def _forget_decoded(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Partitions that come back may have been changed by another worker: read them again."""
+    for view in (charger_states, charger_statuses, site_entries):
+        view.forget()
+
+
+def _some(status: ChargerStatus | None) -> ChargerStatus:
+    assert status is not None, "a status is written only once there is one"
+    return status
 
 
 async def emit(topic: faust.TopicT, *, value: bytes, key: bytes | None = None, **kwargs: Any) -> None:

@@ -152,9 +152,13 @@ class SiteState:
         self.revisions[c.bucket_start] = sum(x.readings for x in bucket.values())
         return True
 
+    def due(self, min_watermark_ms: int, rules: BucketRules) -> list[int]:
+        """The open buckets every input partition has passed, oldest first."""
+        return sorted(s for s in self.open if not is_open(s, min_watermark_ms, rules))
+
     def finalise(self, min_watermark_ms: int, rules: BucketRules) -> list[int]:
         """Buckets every input partition has passed, oldest first; they stop accepting data."""
-        due = sorted(s for s in self.open if not is_open(s, min_watermark_ms, rules))
+        due = self.due(min_watermark_ms, rules)
         if due:
             self.final_up_to = max(self.final_up_to, due[-1] + BUCKET_MS)
         return due

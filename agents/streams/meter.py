@@ -24,7 +24,7 @@ from agents.runtime import built, runtime
 from agents.sinks.dead_letter import dead_letter_headers
 from agents.sinks.timeseries import StoreError
 from agents.topics import (
-    charger_state,
+    charger_states,
     dead_letter_topic,
     emit,
     input_watermarks,
@@ -71,7 +71,7 @@ async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: in
     if info is not None and info.rated_power_w:  # a register glitch cannot beat the nameplate
         rules = replace(rules, power=replace(rules.power, max_power_w=info.rated_power_w * RATED_MARGIN))
     key = env.charger_id.encode()
-    state = codec.decode_charger(charger_state.get(key))
+    state = charger_states.get(key)
     try:
         readings = meter_domain.readings(env)
         update = apply_meter_message(
@@ -90,7 +90,7 @@ async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: in
     if update.duplicate:
         metrics.events.labels(msg.topic, "duplicate").inc()
         return
-    charger_state[key] = codec.encode_charger(state)
+    charger_states.set(key, state)
     await rt.store.write_samples(update.samples)
     for c in update.contributions:
         await emit(site_contributions, key=c.site_id.encode(), value=codec.encode_contribution(c))

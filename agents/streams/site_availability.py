@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from agents import codec, records
+from agents import records
 from agents.codec import SiteEntry
 from agents.domain.alerts import AlertKey, AlertType, observe, tick
 from agents.domain.availability import Interval
@@ -28,7 +28,15 @@ from agents.domain.site_timeline import (
 from agents.metrics import metrics
 from agents.runtime import Runtime
 from agents.streams.status import publish
-from agents.topics import emit, port_uptime, settings, site_availability, site_state, site_status
+from agents.topics import (
+    emit,
+    port_uptime,
+    settings,
+    site_availability,
+    site_entries,
+    site_state,
+    site_status,
+)
 
 WINDOWS_MS = tuple(w * 1000 for w in settings.availability_windows_seconds)
 Notices = list[tuple[TrackedAlert, Any]]
@@ -37,12 +45,12 @@ Notices = list[tuple[TrackedAlert, Any]]
 async def on_change(rt: Runtime, partition: int, change: Change, progress: dict[str, Any]) -> bool:
     """Apply a change; True if the site now has an alert to watch on ``progress`` ticks."""
     key = change.site_id.encode()
-    entry = codec.decode_site(site_state.get(key))
+    entry = site_entries.get(key)
     entry.partition = partition
     if not apply_change(entry.timeline, change):
         metrics.status_changes.labels("late").inc()
     notices = await _current(rt, entry, change.site_id, change.ts_ms)
-    site_state[key] = codec.encode_site(entry)
+    site_entries.set(key, entry)
     await publish(rt, notices)
     watching = entry.alert is not None and entry.alert.state.phase != "inactive"
     if watching and change.site_id not in progress.setdefault("alerting", []):
@@ -83,12 +91,12 @@ async def on_progress(rt: Runtime, partition: int, low_watermark_ms: int, progre
     watching = []
     for site_id in progress.get("alerting", []):
         key = site_id.encode()
-        entry = codec.decode_site(site_state.get(key))
+        entry = site_entries.get(key)
         if entry.alert is None:
             continue
         notices = _due(rt, entry, _wall_ms())
         if notices:
-            site_state[key] = codec.encode_site(entry)
+            site_entries.set(key, entry)
             await publish(rt, notices)
         if entry.alert.state.phase != "inactive":
             watching.append(site_id)
@@ -102,13 +110,14 @@ async def on_progress(rt: Runtime, partition: int, low_watermark_ms: int, progre
 
 
 async def _fold_partition(rt: Runtime, partition: int, until_ms: int) -> None:
-    for key, raw in list(site_state.items()):
-        entry = codec.decode_site(raw)
-        if entry.partition != partition or not entry.timeline.chargers:
+    for key in list(site_state.keys()):
+        seen = site_entries.peek(key)
+        if seen.partition != partition or not seen.timeline.chargers:
             continue
+        entry = site_entries.get(key)
         site_id = key.decode()
         closed, uptimes = fold(entry.timeline, until_ms, _rules(site_id))
-        site_state[key] = codec.encode_site(entry)
+        site_entries.set(key, entry)
         now = _wall_ms()
         for (length, start), a in site_totals(closed).items():
             ports = sum(1 for w in closed if (w.length_ms, w.availability.window_start) == (length, start))

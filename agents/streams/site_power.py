@@ -23,6 +23,7 @@ from agents.topics import (
     emit,
     settings,
     site_contributions,
+    site_entries,
     site_power,
     site_state,
     site_watermarks,
@@ -65,7 +66,7 @@ def _progress(wkey: bytes) -> dict[str, Any]:
 async def _on_contribution(partition: int, c: Any) -> None:
     rt = await runtime()
     key = c.site_id.encode()
-    entry = codec.decode_site(site_state.get(key))
+    entry = site_entries.get(key)
     entry.partition = partition
     if not entry.state.add(c):
         if c.bucket_start < entry.state.final_up_to:
@@ -74,7 +75,7 @@ async def _on_contribution(partition: int, c: Any) -> None:
     bucket = site_bucket(
         c.site_id, entry.state, c.bucket_start, rt.registry.connectors_total(c.site_id), final=False
     )
-    site_state[key] = codec.encode_site(entry)
+    site_entries.set(key, entry)
     await _publish(rt, [bucket])
 
 
@@ -99,17 +100,16 @@ async def _on_watermark(partition: int, input_partition: int, watermark_ms: int)
 
 async def _finalise(rt: Any, partition: int, low_watermark_ms: int) -> None:
     finals: list[SiteBucket] = []
-    for key, raw in list(site_state.items()):
-        entry = codec.decode_site(raw)
-        if entry.partition != partition or not entry.state.open:
+    for key in list(site_state.keys()):
+        seen = site_entries.peek(key)
+        if seen.partition != partition or not seen.state.due(low_watermark_ms, rt.rules):
             continue
+        entry = site_entries.get(key)
         due = entry.state.finalise(low_watermark_ms, rt.rules)
-        if not due:
-            continue
         site_id = key.decode()
         total = rt.registry.connectors_total(site_id)
         finals += [site_bucket(site_id, entry.state, start, total, final=True) for start in due]
-        site_state[key] = codec.encode_site(entry)
+        site_entries.set(key, entry)
     await _publish(rt, finals)
 
 

@@ -37,6 +37,7 @@ from agents.streams.meter import assigned_input_partitions, partition_heard, par
 from agents.topics import (
     alerts,
     charger_status,
+    charger_statuses,
     connector_state,
     connector_status,
     emit,
@@ -56,7 +57,7 @@ async def handle_status(env: Envelope, partition: int) -> Exception | None:
     it); the table is then left as it was."""
     rt = await runtime()
     key = env.charger_id.encode()
-    s = codec.decode_status(charger_status.get(key), env.charger_id)
+    s = charger_statuses.get(key)
     if s is None:
         info = rt.registry.get(env.charger_id)
         site = env.site_id or (info.site_id if info else UNASSIGNED_SITE)
@@ -68,7 +69,7 @@ async def handle_status(env: Envelope, partition: int) -> Exception | None:
     except Exception as exc:  # a bug of ours met this input
         log.exception("status of %s %s from %s failed", env.ocpp_version, env.action, env.charger_id)
         return exc
-    charger_status[key] = codec.encode_status(s)
+    charger_statuses.set(key, s)
     if (idx := _indexes.get(partition)) is not None:
         idx.note(key, s, rt.live_rules)
     await out.send(rt)
@@ -147,7 +148,7 @@ async def on_tick(partition: int, now_ms: int) -> None:
     now_eff = min(now_ms, partition_watermark(partition, now_ms) + idle_ms)
     chargers: dict[bytes, ChargerStatus] = {}
     for key in idx.to_look_at(now_eff):
-        s = codec.decode_status(charger_status.get(key), key.decode())
+        s = charger_statuses.get(key)
         if s is not None and s.partition == partition:
             chargers[key] = s
     silent = [
@@ -174,7 +175,7 @@ async def on_tick(partition: int, now_ms: int) -> None:
         due = due_notices(s, now_ms, rt.alert_rules)
         if due or key in changed:
             notices += due
-            charger_status[key] = codec.encode_status(s)
+            charger_statuses.set(key, s)
         idx.note(key, s, rt.live_rules)
     firing: Counter[str] = Counter(
         t.key.type.value
@@ -198,10 +199,10 @@ _indexes: dict[int, PartitionIndex] = {}
 def _build_index(partition: int, rt: Runtime) -> PartitionIndex:
     """After an assignment: one scan of the table for this partition's chargers."""
     idx = _indexes[partition] = PartitionIndex()
-    for key, raw in list(charger_status.items()):
+    for key in list(charger_status.keys()):
         if key.startswith(INGESTION_KEY):
             continue
-        s = codec.decode_status(raw, key.decode())
+        s = charger_statuses.peek(key)
         if s is not None and s.partition == partition:
             idx.note(key, s, rt.live_rules)
     return idx
@@ -217,9 +218,7 @@ async def _ingestion(
     rt: Runtime, partition: int, idx: PartitionIndex, storm: bool, now_ms: int
 ) -> list[tuple[TrackedAlert, Any]]:
     key = INGESTION_KEY + str(partition).encode()
-    entry = codec.decode_status(charger_status.get(key), "") or new_status(
-        f"partition-{partition}", now_ms, None
-    )
+    entry = charger_statuses.get(key) or new_status(f"partition-{partition}", now_ms, None)
     entry.partition = partition
     alert_key = AlertKey(AlertType.INGESTION_STALLED, entry.site_id)
     tracked = entry.alerts.setdefault(
@@ -232,7 +231,7 @@ async def _ingestion(
     )
     observe(tracked.state, storm or ongoing, now_ms, rt.alert_rules)
     due = due_notices(entry, now_ms, rt.alert_rules)
-    charger_status[key] = codec.encode_status(entry)
+    charger_statuses.set(key, entry)
     return due
 
 
