@@ -36,6 +36,15 @@ class ChargestreamApp(faust.App):
         await super().on_stop()
 
 
+class QuietWorker(faust.Worker):
+    """Faust's worker without its terminal spinner. At log level warn or above Faust draws
+    one, and to spin it for every log record it sets the root logger to DEBUG: every
+    debug call of Faust and aiokafka then builds a record (several per message)."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+
+
 def _exit_now(bound_s: float) -> None:
     log.error("graceful shutdown took longer than %.0f s; exiting without it", bound_s)
     os._exit(1)
@@ -61,6 +70,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         consumer_group_instance_id=settings.group_instance_id,
         web_tables_enabled=False,  # Faust's default serves table contents over HTTP
         Table=HeldTable,
+        Worker=QuietWorker,
         **overrides,
     )
     app.shutdown_timeout_s = settings.shutdown_timeout_seconds
