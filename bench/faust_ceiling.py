@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                 os.write(1, line)  # fd 1: Faust redirects sys.stdout to its log
                 os._exit(0)
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn"]
+    # info, as the Faust docs run a worker: at warn and above Faust draws a terminal
+    # spinner and logs every debug record to spin it (agents/app.py, QuietWorker).
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "info"]
     app.main()
     return 1
 

@@ -8,9 +8,12 @@ Variants:
   b   the baseline as the Faust docs and tutorials suggest (bench/tutorial_faust.py)
   c   the same site power in Quix Streams, its idiomatic peer (bench/quix_peer.py; run in a
       virtualenv of its own under var/bench/, made on first use)
+  a2  the same with two worker processes in one group (scaling)
   d1  the framework's ceiling: a Faust agent that only counts raw bytes
   d2  the Python ceiling: confluent-kafka batch consumer + orjson + dict aggregation
-Still to come (the performance issue): latency, memory per connector, scaling.
+  mem memory per connector: a on two inputs of its own, of a fifth of --connectors and
+      ten times that (10,000 and 100,000 at the default)
+Still to come (the performance issue): latency.
 
 Events/s is measured from the variant's first consumed record to the moment every input
 record is processed (for a, b and c: the consumer group has committed every input offset,
@@ -59,6 +62,7 @@ class Result:
     seconds: float
     cpu_seconds: float
     peak_rss_mib: float
+    rss_mib: float = 0.0  # when drained (largest process)
 
     @property
     def rate(self) -> float:
@@ -118,9 +122,10 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _proc_hwm_mib(pid: int) -> float:
+def _proc_mib(pid: int, field: str = "VmHWM") -> float:
+    """A memory figure of /proc/PID/status: VmHWM (peak RSS) or VmRSS."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -153,18 +158,25 @@ def _lag(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
         c.close()
 
 
-def run_chargestream(bootstrap: str, prefix: str, events: int, sink: str, partitions: int) -> Result:
-    app_id = f"{prefix}a"
+def run_chargestream(
+    bootstrap: str, prefix: str, events: int, sink: str, partitions: int, *, workers: int = 1, name: str = ""
+) -> Result:
+    """Variant a: chargestream's worker; with ``workers`` > 1 (variant a2, scaling) that many
+    processes in one group on the same input."""
+    name = name or ("a" if workers == 1 else f"a{workers}")
+    app_id = f"{prefix}{name}"
     env = {
         **os.environ,
         "CHARGESTREAM_KAFKA_BOOTSTRAP": bootstrap,
         "CHARGESTREAM_APP_ID": app_id,
         "CHARGESTREAM_TOPIC_PARTITIONS": str(partitions),
         **renamed_topics(Settings.model_construct(), lambda t: prefix + t, inputs=True),
+        # Outputs and the stage-2 topic of this run's own (a and a2 read the same input).
+        **renamed_topics(Settings.model_construct(), lambda t: f"{app_id}.{t}"),
         "CHARGESTREAM_REGISTRY_TOPIC": f"{prefix}chargers",
-        "CHARGESTREAM_CASSANDRA_KEYSPACE": prefix.replace(".", "_").replace("-", "_").rstrip("_"),
+        "CHARGESTREAM_CASSANDRA_KEYSPACE": app_id.replace(".", "_").replace("-", "_"),
         "CHARGESTREAM_TIMESERIES_BACKEND": sink,
-        "CHARGESTREAM_DATA_DIR": str(REPO / "var" / "bench" / prefix),
+        "CHARGESTREAM_DATA_DIR": str(REPO / "var" / "bench" / app_id),
     }
     subprocess.run(
         [sys.executable, "-m", "agents", "migrate"],
@@ -176,16 +188,21 @@ def run_chargestream(bootstrap: str, prefix: str, events: int, sink: str, partit
     inputs = [f"{prefix}ocpp.{a}" for a in ACTIONS]
     internal = [env["CHARGESTREAM_SITE_CONTRIBUTIONS_TOPIC"]]
     command = [sys.executable, "-m", "agents", "worker", "--loglevel", "warn"]
+    data_dir = env["CHARGESTREAM_DATA_DIR"]
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    each = [
+        {**env, "CHARGESTREAM_WEB_PORT": str(6066 + i), "CHARGESTREAM_DATA_DIR": f"{data_dir}/{i}"}
+        for i in range(workers)
+    ]
     return _drain(
-        "a",
-        command,
-        env,
+        name,
+        [(command, e) for e in each],
         bootstrap=bootstrap,
         group=app_id,
         events=events,
         inputs=inputs,
         internal=internal,
-        log_name=f"{prefix}worker.log",
+        log_name=f"{prefix}{name}.log",
     )
 
 
@@ -207,8 +224,7 @@ def run_tutorial(bootstrap: str, prefix: str, events: int, partitions: int) -> R
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return _drain(
         "b",
-        command,
-        env,
+        [(command, env)],
         bootstrap=bootstrap,
         group=group,
         events=events,
@@ -246,8 +262,7 @@ def run_quix(bootstrap: str, prefix: str) -> Result:
     ]
     return _drain(
         "c",
-        command,
-        dict(os.environ),
+        [(command, dict(os.environ))],
         bootstrap=bootstrap,
         group=group,
         events=None,
@@ -264,8 +279,7 @@ def _variant_args(bootstrap: str, group: str, topics: list[str]) -> list[str]:
 
 def _drain(
     variant: str,
-    command: list[str],
-    env: dict[str, str],
+    processes: list[tuple[list[str], dict[str, str]]],
     *,
     bootstrap: str,
     group: str,
@@ -275,21 +289,26 @@ def _drain(
     internal_prefix: str = "",
     log_name: str,
 ) -> Result:
-    """Run a worker process until its group has committed every input record, then every
-    record of its internal topics (named, or named with a prefix); events/s from its first
-    commit to that moment."""
+    """Run worker processes (command, environment) until their group has committed every
+    input record, then every record of its internal topics (named, or named with a prefix);
+    events/s from the first commit to that moment. CPU is the processes' sum, peak RSS their
+    largest."""
     log = REPO / "var" / "bench" / log_name
     log.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        command, env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with log.open("wb") as out:
+        procs = [
+            subprocess.Popen(
+                command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            for command, env in processes
+        ]
     try:
         started = None
         deadline = time.monotonic() + 3600
         progress, moved = (-1, -1, -1), time.monotonic()
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"variant {variant} exited {proc.returncode}; see {log}")
+            if exited := [p.returncode for p in procs if p.poll() is not None]:
+                raise RuntimeError(f"variant {variant} exited {exited[0]}; see {log}")
             done, total = _lag(bootstrap, group, inputs)
             if done and started is None:
                 started = time.monotonic()
@@ -308,11 +327,15 @@ def _drain(
             raise TimeoutError(f"variant {variant} did not drain in an hour")
         seconds = time.monotonic() - (started or time.monotonic())
         count = total if events is None else events  # None: every record of its inputs
-        return Result(variant, count, seconds, _proc_cpu(proc.pid), _proc_hwm_mib(proc.pid))
+        cpu = sum(_proc_cpu(p.pid) for p in procs)
+        peak, now = (max(_proc_mib(p.pid, f) for p in procs) for f in ("VmHWM", "VmRSS"))
+        return Result(variant, count, seconds, cpu, peak, now)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(60)
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(60)
 
 
 def run_self_measuring(variant: str, module: str, bootstrap: str, prefix: str, events: int) -> Result:
@@ -340,7 +363,30 @@ def run_self_measuring(variant: str, module: str, bootstrap: str, prefix: str, e
     )
 
 
-def report(results: list[Result], command: str, sink: str, events: int, connectors: int) -> str:
+def run_memory(
+    bootstrap: str, prefix: str, connectors: tuple[int, int], *, sink: str, partitions: int, seed: int
+) -> tuple[list[Result], str]:
+    """Memory per connector: a on two inputs of its own, ``connectors`` apart, every
+    connector reporting a few times; the growth of the worker's RSS once drained, per
+    connector added."""
+    runs = []
+    for n in connectors:
+        own = f"{prefix}mem{n}."
+        events = preload(bootstrap, own, events=4 * n, connectors=n, partitions=partitions, seed=seed)
+        result = run_chargestream(bootstrap, own, events, sink, partitions, name=f"mem{n}")
+        result.variant = f"a, {n:,} connectors"
+        runs.append(result)
+    (small, large), (n1, n2) = runs, connectors
+    per = (large.rss_mib - small.rss_mib) * 2**20 / (n2 - n1)
+    return runs, (
+        f"memory per connector: {per:,.0f} bytes (RSS when drained: {small.rss_mib:,.0f} MiB at "
+        f"{n1:,} connectors, {large.rss_mib:,.0f} MiB at {n2:,})"
+    )
+
+
+def report(
+    results: list[Result], command: str, sink: str, events: int, connectors: int, *, notes: Sequence[str] = ()
+) -> str:
     cores = os.cpu_count()
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [
@@ -359,9 +405,12 @@ def report(results: list[Result], command: str, sink: str, events: int, connecto
     ]
     by = {r.variant: r for r in results}
     if "a" in by:
-        ratios = [f"a/{v} = {by['a'].rate / r.rate:.3f}" for v, r in by.items() if v != "a" and r.rate]
+        ratios = [f"a/{v} = {by['a'].rate / r.rate:.3f}" for v, r in by.items() if v[0] != "a" and r.rate]
         if ratios:
             lines += ["", "ratios (events/s, same run): " + ", ".join(ratios)]
+        if "a2" in by and by["a"].rate:
+            lines += ["", f"scaling (two workers over one): a2/a = {by['a2'].rate / by['a'].rate:.2f}"]
+    lines += ["", *notes] if notes else []
     return "\n".join(lines) + "\n"
 
 
@@ -370,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--connectors", type=int, default=50_000)
     p.add_argument("--partitions", type=int, default=8)
-    p.add_argument("--variants", default="a,b,c,d1,d2")
+    p.add_argument("--variants", default="a,a2,b,c,d1,d2,mem")
     p.add_argument("--sink", choices=["cassandra", "memory"], default="cassandra")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--bootstrap", default=os.environ.get("CHARGESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
@@ -386,11 +435,28 @@ def main(argv: list[str] | None = None) -> int:
         partitions=args.partitions,
         seed=args.seed,
     )
-    results = []
+    results: list[Result] = []
+    notes: list[str] = []
     for variant in args.variants.split(","):
         print(f"variant {variant} ...", file=sys.stderr)
         if variant == "a":
             results.append(run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions))
+        elif variant == "a2":
+            results.append(
+                run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions, workers=2)
+            )
+        elif variant == "mem":  # 10,000 and 100,000 connectors at the default 50,000
+            small = max(10, args.connectors // 5)
+            runs, note = run_memory(
+                args.bootstrap,
+                prefix,
+                (small, 10 * small),
+                sink=args.sink,
+                partitions=args.partitions,
+                seed=args.seed,
+            )
+            results += runs
+            notes.append(note)
         elif variant == "b":
             results.append(run_tutorial(args.bootstrap, prefix, events, args.partitions))
         elif variant == "c":
@@ -408,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         args.sink,
         events,
         args.connectors,
+        notes=notes,
     )
     print(text)
     if not args.results.exists():

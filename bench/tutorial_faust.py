@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                 value=SitePower(env.site_id, env.charger_id, env.received_at, power, window_power)
             )
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn"]
+    # info, as the Faust docs run a worker: at warn and above Faust draws a terminal
+    # spinner and logs every debug record to spin it (agents/app.py, QuietWorker).
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "info"]
     app.main()
     return 0
 

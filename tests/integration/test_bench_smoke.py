@@ -38,6 +38,8 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     text = results.read_text()
-    for variant in ("a", "b", "c", "d1", "d2"):
+    for variant in ("a", "a2", "b", "c", "d1", "d2"):
         assert f"| {variant} |" in text, text
     assert all(f"a/{v} =" in text for v in ("b", "c", "d1", "d2")), text
+    assert "a2/a =" in text, text
+    assert "memory per connector:" in text, text
