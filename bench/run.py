@@ -140,22 +140,26 @@ def _topics_named(bootstrap: str, prefix: str) -> list[str]:
     ]
 
 
-def _lag(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
-    """(records committed by the group, records in the topics)."""
+def _offsets(bootstrap: str, group: str, topics: Sequence[str]) -> dict[tuple[str, int], tuple[int, int]]:
+    """Per topic-partition: (offset committed by the group, or 0; high watermark)."""
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
         meta = c.list_topics(timeout=10)
         tps = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
-        done = total = 0
-        for tp in c.committed(tps, timeout=10):
-            low, high = c.get_watermark_offsets(tp, timeout=10)
-            total += high - low
-            done += max(0, tp.offset - low) if tp.offset >= 0 else 0
-        return done, total
+        return {
+            (tp.topic, tp.partition): (max(tp.offset, 0), c.get_watermark_offsets(tp, timeout=10)[1])
+            for tp in c.committed(tps, timeout=10)
+        }
     finally:
         c.close()
+
+
+def _lag(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
+    """(records committed by the group, records in the topics); the topics are never trimmed."""
+    offsets = _offsets(bootstrap, group, topics).values()
+    return sum(min(done, high) for done, high in offsets), sum(high for _, high in offsets)
 
 
 def run_chargestream(
@@ -304,6 +308,7 @@ def _drain(
         ]
     try:
         started = None
+        targets: dict[tuple[str, int], int] = {}
         deadline = time.monotonic() + 3600
         progress, moved = (-1, -1, -1), time.monotonic()
         while time.monotonic() < deadline:
@@ -312,16 +317,24 @@ def _drain(
             done, total = _lag(bootstrap, group, inputs)
             if done and started is None:
                 started = time.monotonic()
-            hop_done, hop_total = -1, 0
+            hop_done = -1
             if total and done >= total:
+                # Then the internal topics, up to where they were when the input was done: the
+                # timers of a (watermarks, ticks) keep adding to them, and with two workers
+                # committing at different moments they are never all caught up at once.
                 hops = [*internal, *(_topics_named(bootstrap, internal_prefix) if internal_prefix else [])]
-                hop_done, hop_total = _lag(bootstrap, group, hops)
-                if hop_done >= hop_total:
+                hop = _offsets(bootstrap, group, hops)
+                targets = targets or {tp: high for tp, (_, high) in hop.items()}
+                hop_done = sum(min(hop[tp][0], high) for tp, high in targets.items())
+                if hop_done >= sum(targets.values()):
                     break
             if (done, total, hop_done) != progress:
                 progress, moved = (done, total, hop_done), time.monotonic()
             elif time.monotonic() - moved > STALL_S:  # a crashed agent leaves its process up
-                raise TimeoutError(f"variant {variant} committed nothing for {STALL_S} s; see {log}")
+                raise TimeoutError(
+                    f"variant {variant} committed nothing for {STALL_S} s, with {done:,} of {total:,} "
+                    f"input records committed; see {log}"
+                )
             time.sleep(0.5)
         else:
             raise TimeoutError(f"variant {variant} did not drain in an hour")
@@ -408,7 +421,7 @@ def report(
         ratios = [f"a/{v} = {by['a'].rate / r.rate:.3f}" for v, r in by.items() if v[0] != "a" and r.rate]
         if ratios:
             lines += ["", "ratios (events/s, same run): " + ", ".join(ratios)]
-        if "a2" in by and by["a"].rate:
+        if "a2" in by and by["a"].rate and by["a2"].rate:
             lines += ["", f"scaling (two workers over one): a2/a = {by['a2'].rate / by['a'].rate:.2f}"]
     lines += ["", *notes] if notes else []
     return "\n".join(lines) + "\n"
@@ -442,9 +455,14 @@ def main(argv: list[str] | None = None) -> int:
         if variant == "a":
             results.append(run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions))
         elif variant == "a2":
-            results.append(
-                run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions, workers=2)
-            )
+            try:
+                results.append(
+                    run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions, workers=2)
+                )
+            except TimeoutError as exc:  # a finding to record, not a reason to lose the run
+                notes.append(f"a2 did not drain: {exc}")
+                print(f"  {exc}", file=sys.stderr)
+                continue
         elif variant == "mem":  # 10,000 and 100,000 connectors at the default 50,000
             small = max(10, args.connectors // 5)
             runs, note = run_memory(

