@@ -344,10 +344,18 @@ def _drain(
         peak, now = (max(_proc_mib(p.pid, f) for p in procs) for f in ("VmHWM", "VmRSS"))
         return Result(variant, count, seconds, cpu, peak, now)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
+        _stop(procs)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:  # a stalled Faust worker may not stop on SIGTERM
+            os.killpg(p.pid, signal.SIGKILL)
             p.wait(60)
 
 
@@ -427,6 +435,37 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def _run_variant(
+    variant: str, args: argparse.Namespace, prefix: str, events: int, notes: list[str]
+) -> list[Result]:
+    if variant == "a":
+        return [run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions)]
+    elif variant == "a2":
+        return [run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions, workers=2)]
+    elif variant == "mem":  # 10,000 and 100,000 connectors at the default 50,000
+        small = max(10, args.connectors // 5)
+        runs, note = run_memory(
+            args.bootstrap,
+            prefix,
+            (small, 10 * small),
+            sink=args.sink,
+            partitions=args.partitions,
+            seed=args.seed,
+        )
+        notes.append(note)
+        return runs
+    elif variant == "b":
+        return [run_tutorial(args.bootstrap, prefix, events, args.partitions)]
+    elif variant == "c":
+        return [run_quix(args.bootstrap, prefix)]
+    elif variant == "d1":
+        return [run_self_measuring("d1", "bench.faust_ceiling", args.bootstrap, prefix, events)]
+    elif variant == "d2":
+        return [run_self_measuring("d2", "bench.ceiling_plain", args.bootstrap, prefix, events)]
+    else:
+        raise SystemExit(f"unknown variant {variant!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=1_000_000)
@@ -452,39 +491,12 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     for variant in args.variants.split(","):
         print(f"variant {variant} ...", file=sys.stderr)
-        if variant == "a":
-            results.append(run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions))
-        elif variant == "a2":
-            try:
-                results.append(
-                    run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions, workers=2)
-                )
-            except TimeoutError as exc:  # a finding to record, not a reason to lose the run
-                notes.append(f"a2 did not drain: {exc}")
-                print(f"  {exc}", file=sys.stderr)
-                continue
-        elif variant == "mem":  # 10,000 and 100,000 connectors at the default 50,000
-            small = max(10, args.connectors // 5)
-            runs, note = run_memory(
-                args.bootstrap,
-                prefix,
-                (small, 10 * small),
-                sink=args.sink,
-                partitions=args.partitions,
-                seed=args.seed,
-            )
-            results += runs
-            notes.append(note)
-        elif variant == "b":
-            results.append(run_tutorial(args.bootstrap, prefix, events, args.partitions))
-        elif variant == "c":
-            results.append(run_quix(args.bootstrap, prefix))
-        elif variant == "d1":
-            results.append(run_self_measuring("d1", "bench.faust_ceiling", args.bootstrap, prefix, events))
-        elif variant == "d2":
-            results.append(run_self_measuring("d2", "bench.ceiling_plain", args.bootstrap, prefix, events))
-        else:
-            raise SystemExit(f"unknown variant {variant!r}")
+        try:
+            results += _run_variant(variant, args, prefix, events, notes)
+        except TimeoutError as exc:  # a stalled worker is a finding to record, not a lost run
+            notes.append(f"{variant} did not drain: {exc}")
+            print(f"  {exc}", file=sys.stderr)
+            continue
         print(f"  {results[-1]}", file=sys.stderr)
     text = report(
         results,
