@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         store="memory://",
         datadir=args.data_dir,
         web_enabled=False,
+        web_bind="127.0.0.1",  # Faust still listens with the web disabled; loopback only
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
     )

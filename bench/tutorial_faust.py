@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         datadir=args.data_dir,
         topic_partitions=args.partitions,
         web_enabled=False,
+        web_bind="127.0.0.1",  # Faust still listens with the web disabled; loopback only
         consumer_auto_offset_reset="earliest",
     )
     raw = app.topic(*args.topics.split(","), value_type=bytes, value_serializer="raw")
