@@ -84,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     by_site = app.topic(
         f"{args.group}-by-site", key_type=str, value_type=Envelope, partitions=args.partitions, internal=True
     )
-    derived = app.topic(f"{args.group}-site-power", value_type=SitePower)
+    # Declared internal so that Faust creates it: a send to a missing topic waits for its
+    # metadata, and so does the commit's producer flush: b then never commits.
+    derived = app.topic(
+        f"{args.group}-site-power", value_type=SitePower, partitions=args.partitions, internal=True
+    )
     site_power = app.Table("site-power", default=float).tumbling(60.0, expires=3600.0).relative_to_stream()
 
     @app.agent(raw)
