@@ -71,7 +71,8 @@ SITE_TABLES = (site_state, site_watermarks, site_entries)
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]
 async def _forget_decoded(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-    """Partitions that come back may have been changed by another worker: read them again."""
+    """Values of partitions no longer ours take memory for nothing. (Not for correctness:
+    a value whose table bytes changed, by recovery or another worker, is decoded again.)"""
     for view in (charger_states, charger_statuses, site_entries):
         view.forget()
 

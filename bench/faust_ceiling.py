@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 
+from bench.faust_app import LOOPBACK_ONLY, run_worker
 from bench.self_measuring import parser, result_line
 
 
@@ -27,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         broker=f"kafka://{args.bootstrap}",
         store="memory://",
         datadir=args.data_dir,
-        web_enabled=False,
-        web_bind="127.0.0.1",  # Faust still listens with the web disabled; loopback only
+        **LOOPBACK_ONLY,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
     )
@@ -53,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.write(1, line)  # fd 1: Faust redirects sys.stdout to its log
                 os._exit(0)
 
-    # info, as the Faust docs run a worker: at warn and above Faust draws a terminal
-    # spinner and logs every debug record to spin it (agents/app.py, QuietWorker).
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "info"]
-    app.main()
+    run_worker(app)
     return 1
 
 

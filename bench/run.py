@@ -178,9 +178,8 @@ def run_chargestream(
         # Outputs and the stage-2 topic of this run's own (a and a2 read the same input).
         **renamed_topics(Settings.model_construct(), lambda t: f"{app_id}.{t}"),
         "CHARGESTREAM_REGISTRY_TOPIC": f"{prefix}chargers",
-        "CHARGESTREAM_CASSANDRA_KEYSPACE": app_id.replace(".", "_").replace("-", "_"),
+        "CHARGESTREAM_CASSANDRA_KEYSPACE": _keyspace(app_id),
         "CHARGESTREAM_TIMESERIES_BACKEND": sink,
-        "CHARGESTREAM_DATA_DIR": str(REPO / "var" / "bench" / app_id),
     }
     subprocess.run(
         [sys.executable, "-m", "agents", "migrate"],
@@ -192,10 +191,10 @@ def run_chargestream(
     inputs = [f"{prefix}ocpp.{a}" for a in ACTIONS]
     internal = [env["CHARGESTREAM_SITE_CONTRIBUTIONS_TOPIC"]]
     command = [sys.executable, "-m", "agents", "worker", "--loglevel", "warn"]
-    data_dir = env["CHARGESTREAM_DATA_DIR"]
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    data_dir = REPO / "var" / "bench" / app_id
+    data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     each = [
-        {**env, "CHARGESTREAM_WEB_PORT": str(6066 + i), "CHARGESTREAM_DATA_DIR": f"{data_dir}/{i}"}
+        {**env, "CHARGESTREAM_WEB_PORT": str(6066 + i), "CHARGESTREAM_DATA_DIR": str(data_dir / str(i))}
         for i in range(workers)
     ]
     return _drain(
@@ -219,7 +218,7 @@ def run_tutorial(bootstrap: str, prefix: str, events: int, partitions: int) -> R
         "bench.tutorial_faust",
         *_variant_args(bootstrap, group, inputs),
         "--keyspace",
-        f"{prefix}b".replace(".", "_").replace("-", "_"),
+        _keyspace(group),
         "--data-dir",
         str(REPO / "var" / "bench" / group),
         "--partitions",
@@ -274,6 +273,11 @@ def run_quix(bootstrap: str, prefix: str) -> Result:
         internal_prefix=f"repartition__{group}--",
         log_name=f"{group}.log",
     )
+
+
+def _keyspace(name: str) -> str:
+    """A Cassandra keyspace named after a run's group (letters, digits and underscores)."""
+    return name.replace(".", "_").replace("-", "_")
 
 
 def _variant_args(bootstrap: str, group: str, topics: list[str]) -> list[str]:

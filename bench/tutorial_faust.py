@@ -24,6 +24,7 @@ from ocpp.messages import Call, validate_payload
 
 from agents.cassandra_session import connect
 from agents.config import get_settings
+from bench.faust_app import LOOPBACK_ONLY, run_worker
 from bench.naive_power import power_w
 
 
@@ -76,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         store="memory://",
         datadir=args.data_dir,
         topic_partitions=args.partitions,
-        web_enabled=False,
-        web_bind="127.0.0.1",  # Faust still listens with the web disabled; loopback only
+        **LOOPBACK_ONLY,
         consumer_auto_offset_reset="earliest",
     )
     raw = app.topic(*args.topics.split(","), value_type=bytes, value_serializer="raw")
@@ -114,10 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 value=SitePower(env.site_id, env.charger_id, env.received_at, power, window_power)
             )
 
-    # info, as the Faust docs run a worker: at warn and above Faust draws a terminal
-    # spinner and logs every debug record to spin it (agents/app.py, QuietWorker).
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "info"]
-    app.main()
+    run_worker(app)
     return 0
 
 
