@@ -45,6 +45,7 @@ import orjson
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO))
 
+from agents.cassandra_session import connect  # noqa: E402
 from agents.config import Settings, renamed_topics  # noqa: E402
 from agents.simulator import SimConfig, chargers, messages  # noqa: E402
 
@@ -280,6 +281,24 @@ def _keyspace(name: str) -> str:
     return name.replace(".", "_").replace("-", "_")
 
 
+def cleanup(bootstrap: str, prefix: str) -> None:
+    """Delete the run's topics and keyspaces. Every run makes its own, several thousand
+    partitions a full run; a broker that keeps them run after run ran out of heap."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [t for t in admin.list_topics(timeout=10).topics if prefix in t]  # also b's and c's internals
+    for future in (admin.delete_topics(topics, operation_timeout=60) if topics else {}).values():
+        future.result(timeout=120)
+    cluster, session = connect(Settings())
+    try:
+        rows = session.execute("SELECT keyspace_name FROM system_schema.keyspaces")
+        for keyspace in [r.keyspace_name for r in rows if r.keyspace_name.startswith(_keyspace(prefix))]:
+            session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+    finally:
+        cluster.shutdown()
+
+
 def _variant_args(bootstrap: str, group: str, topics: list[str]) -> list[str]:
     """The arguments every variant's command takes, whatever else it takes."""
     return ["--bootstrap", bootstrap, "--group", group, "--topics", ",".join(topics)]
@@ -481,7 +500,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap", default=os.environ.get("CHARGESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     p.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
     args = p.parse_args(argv)
+    command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     prefix = f"bench-{int(time.time())}."
+    try:
+        text = _bench(args, prefix, command)
+        print(text)
+        if not args.results.exists():
+            args.results.write_text(
+                "# Benchmark results\n\nNewest last; every run keeps its command and machine.\n\n"
+            )
+        with args.results.open("a") as f:
+            f.write("\n" + text)
+    finally:
+        cleanup(args.bootstrap, prefix)
+    return 0
+
+
+def _bench(args: argparse.Namespace, prefix: str, command: str) -> str:
+    """Preload the input, run each variant on it, and report."""
     print(f"preloading {args.events:,} events ({prefix}*) ...", file=sys.stderr)
     events = preload(
         args.bootstrap,
@@ -502,22 +538,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {exc}", file=sys.stderr)
             continue
         print(f"  {results[-1]}", file=sys.stderr)
-    text = report(
-        results,
-        "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
-        args.sink,
-        events,
-        args.connectors,
-        notes=notes,
-    )
-    print(text)
-    if not args.results.exists():
-        args.results.write_text(
-            "# Benchmark results\n\nNewest last; every run keeps its command and machine.\n\n"
-        )
-    with args.results.open("a") as f:
-        f.write("\n" + text)
-    return 0
+    return report(results, command, args.sink, events, args.connectors, notes=notes)
 
 
 if __name__ == "__main__":

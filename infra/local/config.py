@@ -28,7 +28,9 @@ class LocalSettings(BaseSettings):
 
     kafka_port: int = 9092
     kafka_controller_port: int = 19093
-    kafka_heap: str = "512m"
+    # 512m ran out of heap (and the broker exited) with ~15,000 partitions left by interrupted
+    # bench and test runs on a long-lived machine; 1g leaves room for that.
+    kafka_heap: str = "1g"
 
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
