@@ -38,10 +38,11 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     text = results.read_text()
-    for variant in ("a", "a2", "b", "c", "d1", "d2"):
+    for variant in ("a", "b", "c", "d1", "d2"):
         assert f"| {variant} |" in text, text
     assert all(f"a/{v} =" in text for v in ("b", "c", "d1", "d2")), text
-    # Two workers have been seen to leave input partitions unread after their first
-    # rebalance (the rebalance issue); the bench then records that instead of a2/a.
-    assert "a2/a =" in text or "a2 did not drain" in text, text
+    # Two workers have been seen to leave input partitions uncommitted after their first
+    # rebalance (the rebalance issue); the bench then records that instead of a2's row
+    # and a2/a (it did so here on 2,000 events).
+    assert ("| a2 |" in text and "a2/a =" in text) or "a2 did not drain" in text, text
     assert "memory per connector:" in text, text
