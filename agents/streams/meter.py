@@ -166,6 +166,17 @@ def recall(partition: int) -> None:
             _last_event_wall.setdefault(tp, now_wall)
 
 
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+async def _forget_progress(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """A partition that comes back may have moved on at another worker, and its silence
+    while away was not its topics' silence: recall it afresh from the table then. Kept,
+    the old figures made every topic of a returning partition look idle at once, and the
+    wall-clock watermark that follows closed its buckets ahead of its backlog."""
+    _watermarks.clear()
+    _last_event_wall.clear()
+    _recalled.clear()
+
+
 def _holds_records(topic: str, partition: int) -> bool:
     """Whether the input topic-partition has records, as of the consumer's last fetch;
     when that is not known yet, assume it does (the safe side: readings are not judged late)."""
@@ -186,17 +197,18 @@ def partition_heard(partition: int) -> bool:
 
 def partition_watermark(partition: int, now_ms: int | None = None) -> int:
     """Min over the partition's active topics (an event within idle_partition_seconds, or
-    records left to read and an event within STUCK_BACKLOG_S); with none active, the clock
-    less the idle time."""
+    records left to read or not known yet, and an event within STUCK_BACKLOG_S); with none
+    active, the clock less the idle time."""
     now_wall = _reading_clock()
     mine = [(tp, wm) for tp, wm in _watermarks.items() if tp[1] == partition]
     active = [
         wm
         for tp, wm in mine
         if (quiet := now_wall - _last_event_wall.get(tp, _started_wall)) <= settings.idle_partition_seconds
-        # Records left to read: the silence is ours, not the topic's. But a backlog that
-        # does not move at all is not waited for forever (see STUCK_BACKLOG_S).
-        or (quiet <= STUCK_BACKLOG_S and unprocessed(*tp))
+        # Records left to read, or not known yet (just assigned, not fetched): the silence
+        # is ours, not the topic's. But a backlog that does not move at all is not waited
+        # for forever (see STUCK_BACKLOG_S).
+        or (quiet <= STUCK_BACKLOG_S and unprocessed(*tp) != 0)
     ]
     if active:
         return min(active)
