@@ -30,6 +30,8 @@ import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import AppT
 
+from .consumer import RewindingConsumer
+
 _Records = dict[Any, tuple[int | None, Any]]  # key -> (changelog partition, value)
 
 
@@ -108,7 +110,7 @@ async def send_held_state(app: AppT) -> None:
         await table.send_records(records)
 
 
-class HeldStateConsumer(aiokafka_driver.Consumer):
+class HeldStateConsumer(RewindingConsumer):
     async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
         await send_held_state(self.app)  # Faust flushes the producer again, then commits
         result: bool = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)

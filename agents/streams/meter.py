@@ -48,10 +48,9 @@ _last_event_wall: dict[tuple[str, int], float] = {}
 _recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
 
 _clock = ReadingClock()
-# After a rebalance Faust has been seen to leave a few sparse input partitions unread
-# (their lag stays put while the worker reads the rest). Waiting for them would stop the
-# partition's buckets from closing until a restart; after this long their records are
-# left to arrive late instead, and chargestream_consumer_lag shows them.
+# A backlog that does not move at all (seen after rebalances before agents/consumer.py)
+# would stop the partition's buckets from closing until a restart; after this long its
+# records are left to arrive late instead, and chargestream_consumer_lag shows them.
 STUCK_BACKLOG_S = 60.0
 
 
