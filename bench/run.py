@@ -131,14 +131,13 @@ def _proc_mib(pid: int, field: str = "VmHWM") -> float:
     return 0.0
 
 
-def _topics_named(bootstrap: str, prefix: str) -> list[str]:
+def _topics_with(bootstrap: str, part: str) -> list[str]:
+    """The topics whose names contain ``part`` (a run's prefix is also inside the names of
+    b's and c's internal topics: ``repartition__<group>--...``, ``changelog__<group>...``)."""
     from confluent_kafka.admin import AdminClient
 
-    return [
-        t
-        for t in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
-        if t.startswith(prefix)
-    ]
+    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+    return [t for t in topics if part in t]
 
 
 def _offsets(bootstrap: str, group: str, topics: Sequence[str]) -> dict[tuple[str, int], tuple[int, int]]:
@@ -286,8 +285,8 @@ def cleanup(bootstrap: str, prefix: str) -> None:
     partitions a full run; a broker that keeps them run after run ran out of heap."""
     from confluent_kafka.admin import AdminClient
 
+    topics = _topics_with(bootstrap, prefix)
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [t for t in admin.list_topics(timeout=10).topics if prefix in t]  # also b's and c's internals
     for future in (admin.delete_topics(topics, operation_timeout=60) if topics else {}).values():
         future.result(timeout=120)
     cluster, session = connect(Settings())
@@ -345,7 +344,7 @@ def _drain(
                 # Then the internal topics, up to where they were when the input was done: the
                 # timers of a (watermarks, ticks) keep adding to them, and with two workers
                 # committing at different moments they are never all caught up at once.
-                hops = [*internal, *(_topics_named(bootstrap, internal_prefix) if internal_prefix else [])]
+                hops = [*internal, *(_topics_with(bootstrap, internal_prefix) if internal_prefix else [])]
                 hop = _offsets(bootstrap, group, hops)
                 targets = targets or {tp: high for tp, (_, high) in hop.items()}
                 hop_done = sum(min(hop[tp][0], high) for tp, high in targets.items())
