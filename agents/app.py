@@ -10,7 +10,7 @@ from typing import Any
 import faust
 
 from .config import Settings, get_settings
-from .held_state import HeldStateTransport, HeldTable, send_held_state
+from .held_state import HeldStateConsumer, HeldStateTransport, HeldTable
 from .kafka_clients import faust_credentials
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,9 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _state_before_handover(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # Faust has waited for the events in flight and flushed; the next owner of these
-        # partitions recovers their tables from the changelog, so send what is held now.
-        await send_held_state(app)
-        await app.producer.flush()
+        revoked = args[0] if args else kwargs.get("revoked", set())
+        if isinstance(app.consumer, HeldStateConsumer):
+            await app.consumer.hand_over(revoked)
 
     return app
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
-from faust.types import AppT
+from faust.types import TP, AppT
 
 from .consumer import RewindingConsumer
 
@@ -80,8 +80,20 @@ class Settles(Protocol):
     def settle(self) -> None: ...
 
 
+class Message(Protocol):
+    topic: str
+    partition: int
+    offset: int
+
+
+# (topic, partition) -> the offset of its last settled event. Offsets are committed through
+# these, together with the state the events left: committed offsets and sent state then
+# always meet, and the next owner of a partition neither loses nor repeats an event's effect.
+settled_offsets: dict[tuple[str, int], int] = {}
+
+
 @contextmanager
-def settled(*tables: Settles) -> Iterator[None]:
+def settled(message: Message, *tables: Settles) -> Iterator[None]:
     """Around the processing of one event: its table changes become ready when it ends,
     however it ends (an event that raised is acked by Faust all the same)."""
     try:
@@ -89,6 +101,7 @@ def settled(*tables: Settles) -> Iterator[None]:
     finally:
         for table in tables:
             table.settle()
+        settled_offsets[(message.topic, message.partition)] = message.offset
 
 
 # Awaited at every commit, whether or not state is held: outputs written behind (the
@@ -96,25 +109,43 @@ def settled(*tables: Settles) -> Iterator[None]:
 before_commit: list[Callable[[], Awaitable[None]]] = []
 
 
-async def send_held_state(app: AppT) -> None:
-    """Outputs first, then the state that follows from them (see the module doc)."""
-    # Taken first: these events' writes were all issued when they settled, so the hooks
-    # wait for them, and not for the writes of events that go on meanwhile.
+async def send_held_state(app: AppT) -> dict[TP, int]:
+    """Outputs first, then the state that follows from them (see the module doc). Returns
+    the offsets to commit with that state: after the last event of each partition in it."""
+    # Taken first, and in one step: these events' writes were all issued when they settled,
+    # so the hooks wait for them, and not for the writes of events that go on meanwhile.
     held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
+    through = {TP(topic, partition): offset + 1 for (topic, partition), offset in settled_offsets.items()}
     for hook in before_commit:
         await hook()
-    if not any(records for _, records in held):
-        return
-    await app.producer.flush()
-    for table, records in held:
-        await table.send_records(records)
+    if any(records for _, records in held):
+        await app.producer.flush()
+        for table, records in held:
+            await table.send_records(records)
+    return through
 
 
 class HeldStateConsumer(RewindingConsumer):
     async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
-        await send_held_state(self.app)  # Faust flushes the producer again, then commits
+        # Through every event whose state goes out now, not only those Faust has acked so
+        # far (events settle before Faust acks them); Faust flushes the producer again.
+        through = await send_held_state(self.app)
+        offsets = {**offsets, **{tp: max(o, offsets.get(tp, 0)) for tp, o in through.items()}}
         result: bool = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
         return result
+
+    async def hand_over(self, revoked: set[TP]) -> None:
+        """Partitions are being revoked (Faust has waited for the events in flight): their
+        next owner recovers their tables from the changelog and reads from the committed
+        offsets, so send the held state and commit the offsets that go with it, now. Faust
+        does not commit here, and a commit after the rebalance is refused."""
+        through = await send_held_state(self.app)
+        await self.app.producer.flush()
+        offsets = {tp: offset for tp, offset in through.items() if tp in revoked}
+        for tp in revoked:
+            settled_offsets.pop((tp.topic, tp.partition), None)
+        if offsets:
+            await self._commit(offsets)  # the consumer thread's commit: still this generation
 
 
 class HeldStateTransport(aiokafka_driver.Transport):

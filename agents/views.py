@@ -11,6 +11,7 @@ from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from .app import app
+from .held_state import settled_offsets as last_offsets  # last offset processed
 from .metrics import metrics
 from .topics import settings
 
@@ -18,7 +19,6 @@ from .topics import settings
 LAGGING_TOPICS = frozenset(
     (*settings.meter_topics, *settings.status_topics, settings.site_contributions_topic)
 )
-last_offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset processed
 
 
 @app.page("/metrics")
@@ -103,5 +103,4 @@ async def _forget(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     stage2 = {tp.partition for tp in revoked if tp.topic == settings.site_contributions_topic}
     metrics.forget_partitions(stage2)
     for tp in revoked:
-        last_offsets.pop((tp.topic, tp.partition), None)
         positions.pop(tp, None)

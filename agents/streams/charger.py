@@ -21,7 +21,6 @@ from agents.metrics import metrics
 from agents.sinks.timeseries import write_owner
 from agents.streams import meter, status
 from agents.topics import CHARGER_TABLES, charger_input, settings
-from agents.views import last_offsets
 
 
 @app.agent(charger_input)
@@ -29,15 +28,14 @@ async def charger_stage(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
         msg = event.message
         if msg.topic == settings.ticks_topic:
-            with settled(*CHARGER_TABLES):
+            with settled(msg, *CHARGER_TABLES):
                 await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
             continue
         started = time.perf_counter()
         write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
-        with meter.in_flight(msg.partition), settled(*CHARGER_TABLES):
+        with meter.in_flight(msg.partition), settled(msg, *CHARGER_TABLES):
             await _process(msg)
         metrics.processing.labels("charger").observe(time.perf_counter() - started)
-        last_offsets[(msg.topic, msg.partition)] = msg.offset
 
 
 async def _process(msg: Any) -> None:

@@ -28,7 +28,6 @@ from agents.topics import (
     site_state,
     site_watermarks,
 )
-from agents.views import last_offsets
 
 
 @app.agent(site_contributions)
@@ -38,7 +37,7 @@ async def site_stage(stream: faust.StreamT[bytes]) -> None:
         started = time.perf_counter()
         item = codec.decode_stage2(msg.value)
         write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
-        with settled(*SITE_TABLES):
+        with settled(msg, *SITE_TABLES):
             if isinstance(item, tuple):
                 await _on_watermark(msg.partition, *item)
             elif isinstance(item, Change):
@@ -46,7 +45,6 @@ async def site_stage(stream: faust.StreamT[bytes]) -> None:
             else:
                 await _on_contribution(msg.partition, item)
         metrics.processing.labels("site").observe(time.perf_counter() - started)
-        last_offsets[(msg.topic, msg.partition)] = msg.offset
 
 
 async def _on_change(partition: int, change: Change) -> None:
