@@ -134,6 +134,20 @@ class HeldStateConsumer(RewindingConsumer):
         result: bool = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
         return result
 
+    async def perform_seek(self) -> None:
+        """Faust seeks to the committed offsets at the end of every table recovery, and then
+        reads again what was processed since the last commit, over tables that already hold
+        its effects (a status read again over a newer one became a history row with
+        ``current = false``). Within one assignment, read on after the last settled event
+        instead; records delivered but not processed (Faust clears the streams' buffers when
+        recovery ends) are read again."""
+        await super().perform_seek()
+        for (topic, partition), offset in settled_offsets.items():
+            tp = TP(topic, partition)
+            read = self._read_offset.get(tp)
+            if read is None or read <= offset:
+                self._read_offset[tp] = offset + 1  # Faust delivers from this offset on
+
     async def hand_over(self, revoked: set[TP]) -> None:
         """Partitions are being revoked (Faust has waited for the events in flight): their
         next owner recovers their tables from the changelog and reads from the committed

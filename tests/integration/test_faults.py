@@ -19,9 +19,8 @@ equal the reference:
 
 The disturbances: SIGKILL the worker five times at random moments (a static group member,
 as deployed, so that a restart is not a rebalance); stop Cassandra for
-60 s (the worker waits, with bounded memory, and catches up); restart the Kafka broker.
-A rebalance (a second worker joining and leaving) is not here yet: it does not pass (see
-the README's known limits), and its test lives on branch rebalance-wip.
+60 s (the worker waits, with bounded memory, and catches up); restart the Kafka broker;
+let a second worker join and leave again mid-stream (two rebalances).
 
 SIGTERM is checked on the way: the reference run ends with one (exit 0 within the bound,
 every input offset committed, and a new worker has nothing to redo), and a worker stopped
@@ -359,7 +358,7 @@ def test_sigkill_five_times_at_random_moments(
 
     # As deployed (infra/k8s): a static member, so a restart takes its partitions back at
     # once. Without one, the dead member holds them until its session times out and the
-    # restart is a rebalance (README, known limits); CI saw this test fail that way.
+    # restart is a rebalance (README, "Restarts"); CI saw this test fail that way.
     instance = {"CHARGESTREAM_GROUP_INSTANCE_ID": "w0"}
     got = _run(shared_input, "kill", cassandra_session, tmp_path, kill_and_restart, extra_env=instance)
     _assert_same(got, reference)
@@ -419,6 +418,27 @@ def test_kafka_broker_restart(
         return worker
 
     got = _run(shared_input, "kafka", cassandra_session, tmp_path, broker_restart)
+    _assert_same(got, reference)
+
+
+def test_a_second_worker_joins_and_leaves(
+    shared_input: Input, reference: Snapshot, cassandra_session: Any, tmp_path: Path
+) -> None:
+    """Two rebalances mid-stream: partitions move to the second worker, and back when it
+    stops (SIGTERM); the second has processed input in between."""
+
+    def rebalance(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
+        _started(worker)
+        time.sleep(1)
+        second = Worker(env, tmp / "w1")
+        try:
+            _processing(second)
+            time.sleep(2)
+        finally:
+            second.stop()
+        return worker
+
+    got = _run(shared_input, "rebalance", cassandra_session, tmp_path, rebalance)
     _assert_same(got, reference)
 
 
