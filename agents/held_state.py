@@ -14,10 +14,13 @@ outputs are lost for good. Here the order is reversed:
 - at each offset commit (and before partitions are revoked): take the ready records, run
   the ``before_commit`` hooks (every Cassandra row issued so far, those events' included,
   has landed), flush the producer (every output of those events is then in Kafka), send
-  the records, and let Faust flush again and commit the offsets.
+  the records, and let Faust flush again and commit the offsets: through the last event of
+  each partition whose state was taken, so that committed offsets and sent state meet.
 After a crash the tables are at most as new as the outputs; the messages since the last
-commit are processed again and send the same outputs again (identical re-sends). Holding
-also sends one changelog record per key per commit instead of one per change.
+commit are processed again and send the same outputs again (identical re-sends). At a
+revoke the same is done for the revoked partitions (``hand_over``), so their next owner
+starts where their state ends. Holding also sends one changelog record per key per commit
+instead of one per change.
 """
 
 from __future__ import annotations
