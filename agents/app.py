@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -78,8 +78,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _state_before_handover(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", set())
-        if isinstance(app.consumer, HeldStateConsumer):
-            await app.consumer.hand_over(revoked)
+        await cast(HeldStateConsumer, app.consumer).hand_over(revoked)  # HeldStateTransport's
 
     return app
 

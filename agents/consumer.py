@@ -37,7 +37,9 @@ class RewindingConsumer(aiokafka_driver.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._moves = 0  # pauses and seeks of stream partitions so far
-        self._moved: dict[TP, int] = {}  # partition -> the number of its last pause or seek
+        # partition -> the number of its last pause or seek (aiokafka's TopicPartition and
+        # Faust's TP are equal tuples, so either finds the other)
+        self._moved: dict[TP, int] = {}
         self._batch_after = 0  # the moves done before the batch now handed over was fetched
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
@@ -71,7 +73,8 @@ class RewindingConsumer(aiokafka_driver.Consumer):
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         stale = False
         async for tp, message in super().getmany(timeout):
-            if self._moved.get(tp, 0) > self._batch_after:  # TopicPartition and TP hash alike
+            # Per record, so the lookup only when something moved since the fetch (rare).
+            if self._moves != self._batch_after and self._moved.get(tp, 0) > self._batch_after:
                 stale = True
                 continue
             yield tp, message

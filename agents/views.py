@@ -11,7 +11,7 @@ from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from .app import app
-from .held_state import settled_offsets as last_offsets  # last offset processed
+from .held_state import settled_offsets
 from .metrics import metrics
 from .topics import settings
 
@@ -66,7 +66,7 @@ def unprocessed(topic: str, partition: int) -> int | None:
         high = app.consumer.highwater(tp)
     except Exception:  # not assigned
         return None
-    last = last_offsets.get((topic, partition))
+    last = settled_offsets.get((topic, partition))
     done = last + 1 if last is not None else positions.get(tp)
     if high is None or done is None:
         return None
