@@ -5,11 +5,16 @@ message id), resolve each reading's EVSE (2.0.1 TransactionEvents and 1.6
 StopTransaction may name only the transaction), fold on-time readings into the EVSE's
 series, and return what to write: sample rows for the history and contributions for
 the site buckets. Late readings (their bucket already closed) go to the history only.
+
+A reading's power depends on the readings before it, and two topics (MeterValues and
+TransactionEvent, say) are read in no fixed order: a reading can arrive after a later
+one whose row is written already. Such a row gets a ``PowerRevision``, so the history
+ends the same whatever the order the topics were read in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .buckets import BucketRules, Contribution, bucket_of, contributions, is_open
 from .meter import MeterReading
@@ -37,9 +42,20 @@ class SampleRow:
     late: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PowerRevision:
+    """The power of a reading written earlier, changed by a reading that arrived after it."""
+
+    charger_id: str
+    evse_id: int
+    ts_ms: int
+    power: Power | None
+
+
 @dataclass(slots=True)
 class MeterUpdate:
     samples: list[SampleRow] = field(default_factory=list)
+    revisions: list[PowerRevision] = field(default_factory=list)
     contributions: list[Contribution] = field(default_factory=list)
     duplicate: bool = False
     late: int = 0
@@ -64,6 +80,7 @@ def apply_meter_message(
         state.messages[message_id] = received_at_ms
 
     new_ts: dict[int, list[int]] = {}
+    before: dict[int, dict[int, Power | None]] = {}  # EVSE -> power by ts, before an insertion
     for r in readings:
         evse = _resolve_evse(state, r)
         if evse == UNRESOLVED_EVSE:
@@ -71,30 +88,48 @@ def apply_meter_message(
         late = not is_open(bucket_of(r.ts_ms), watermark_ms, rules)
         if late or evse == UNRESOLVED_EVSE:
             update.late += int(late)
-            update.samples.append(SampleRow(r, evse, _power_alone(r, rules), late))
+            update.samples.append(SampleRow(r, evse, None, late))
             continue
         series = state.evses.setdefault(evse, EvseSeries())
+        if evse not in before and series.points and r.ts_ms < max(series.points):
+            before[evse] = _powers_held(series, rules)  # in order (the usual case) nothing earlier changes
         if series.add(Point.of(r)):
             new_ts.setdefault(evse, []).append(r.ts_ms)
         update.samples.append(SampleRow(r, evse, None, False))
 
-    powers: dict[int, dict[int, Power]] = {}
-    for evse, ts_list in new_ts.items():
+    powers: dict[int, dict[int, Power]] = {}  # EVSE -> power by ts, of every EVSE written to
+    for evse in {s.evse_id for s in update.samples} & state.evses.keys():
         series = state.evses[evse]
         powers[evse] = {p.ts_ms: p for p in power_series(series.ordered(), rules.power)}
-        if evse != MAIN_METER:  # the main meter is never added to the EVSEs' sum
+        ts_list = new_ts.get(evse, [])
+        for ts, old in before.get(evse, {}).items():
+            if ts not in ts_list and powers[evse].get(ts) != old:
+                update.revisions.append(PowerRevision(readings[0].charger_id, evse, ts, powers[evse].get(ts)))
+        if ts_list and evse != MAIN_METER:  # the main meter is never added to the EVSEs' sum
             key = f"{readings[0].charger_id}/{evse}"
             update.contributions += contributions(
                 site_id, key, series, new_ts=ts_list, watermark_ms=watermark_ms, rules=rules
             )
-    update.samples = [
-        s
-        if s.late or s.evse_id == UNRESOLVED_EVSE
-        else SampleRow(s.reading, s.evse_id, powers.get(s.evse_id, {}).get(s.reading.ts_ms), False)
-        for s in update.samples
-    ]
+    update.samples = [_with_power(s, state, powers, rules) for s in update.samples]
     _prune(state, watermark_ms, rules)
     return update
+
+
+def _with_power(
+    s: SampleRow, state: ChargerState, powers: dict[int, dict[int, Power]], rules: BucketRules
+) -> SampleRow:
+    """The row with its reading's power: the series' one when the series holds a reading at
+    its timestamp (a replay of an on-time reading can itself be late, and must not undo its
+    power), else what the reading alone gives."""
+    series = state.evses.get(s.evse_id)
+    if series is not None and s.reading.ts_ms in series.points:
+        return replace(s, power=powers[s.evse_id].get(s.reading.ts_ms))
+    return replace(s, power=_power_alone(s.reading, rules))
+
+
+def _powers_held(series: EvseSeries, rules: BucketRules) -> dict[int, Power | None]:
+    found = {p.ts_ms: p for p in power_series(series.ordered(), rules.power)}
+    return {ts: found.get(ts) for ts in series.points}
 
 
 def _resolve_evse(state: ChargerState, r: MeterReading) -> int:

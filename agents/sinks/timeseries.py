@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from agents.domain.buckets import SiteBucket
-from agents.domain.charger import SampleRow
+from agents.domain.charger import PowerRevision, SampleRow
+from agents.domain.power import Power
 from agents.metrics import metrics
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class TimeSeriesStore(Protocol):
     was called has landed, and returns those refused since the last flush."""
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None: ...
+    async def revise_sample_power(self, revisions: Iterable[PowerRevision]) -> None: ...
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None: ...
     async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None: ...
     async def write_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -74,12 +76,12 @@ def _ts(ts_ms: int) -> datetime:
 
 
 def sample_values(row: SampleRow) -> tuple[Any, ...]:
-    """The evse_samples row for a reading, in SAMPLE_INSERT's column order (then the write
-    timestamp: the CSMS's receive time, so that of two readings with one timestamp the one
-    received later wins whatever order they are written in, as in the EVSE's series)."""
+    """The evse_samples row for a reading, in SAMPLE_INSERT's column order, without its
+    power (see power_values); then the write timestamp: the CSMS's receive time, so that of
+    two readings with one timestamp the one received later wins whatever order they are
+    written in, as in the EVSE's series."""
     r = row.reading
     measured = [r.values.get(c.split(":")[-1]) for c in SAMPLE_COLUMNS]
-    power = row.power
     return (
         r.charger_id,
         row.evse_id,
@@ -89,8 +91,6 @@ def sample_values(row: SampleRow) -> tuple[Any, ...]:
         r.connector_id,
         r.transaction_id,
         r.context,
-        power.power_w if power else None,
-        power.derivation if power else None,
         *measured,
         r.vi_power_w,
         r.inlet.get("power_w"),
@@ -98,6 +98,20 @@ def sample_values(row: SampleRow) -> tuple[Any, ...]:
         row.late,
         set(r.quirks) or None,
         r.received_at_ms * 1000,
+    )
+
+
+def power_values(charger_id: str, evse_id: int, ts_ms: int, power: Power | None) -> tuple[Any, ...]:
+    """An evse_samples row's power, in SAMPLE_POWER's order (less its leading timestamp).
+    A row's power is rewritten when a reading before it arrives after it (a PowerRevision),
+    so the power cells are timestamped when written: the last computed one wins."""
+    return (
+        power.power_w if power else None,
+        power.derivation if power else None,
+        charger_id,
+        evse_id,
+        _day(ts_ms),
+        _ts(ts_ms),
     )
 
 
@@ -225,12 +239,13 @@ class MemoryStore:
     """Rows by primary key, as Cassandra would hold them after upserts."""
 
     samples: dict[tuple[Any, ...], tuple[Any, ...]]
+    sample_power: dict[tuple[Any, ...], tuple[Any, ...]]  # (power_w, power_derivation) by row key
     buckets: dict[tuple[Any, ...], tuple[Any, ...]]
     alerts: dict[tuple[Any, ...], tuple[Any, ...]]
     rows: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]
 
     def __init__(self) -> None:
-        self.samples, self.buckets, self.alerts = {}, {}, {}
+        self.samples, self.sample_power, self.buckets, self.alerts = {}, {}, {}, {}
         self.rows = {table: {} for table in ROW_TABLES}
 
     async def write_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -252,6 +267,15 @@ class MemoryStore:
             key = (v[0], v[1], v[2], v[3])
             if key not in self.samples or self.samples[key][-1] <= v[-1]:  # USING TIMESTAMP semantics
                 self.samples[key] = v
+            r = row.reading
+            self._set_power(power_values(r.charger_id, row.evse_id, r.ts_ms, row.power))
+
+    async def revise_sample_power(self, revisions: Iterable[PowerRevision]) -> None:
+        for rev in revisions:
+            self._set_power(power_values(rev.charger_id, rev.evse_id, rev.ts_ms, rev.power))
+
+    def _set_power(self, v: tuple[Any, ...]) -> None:
+        self.sample_power[v[2:]] = v[:2]  # timestamped when written: the last write wins
 
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None:
         for b in buckets:
@@ -288,10 +312,14 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 
 SAMPLE_INSERT = (
     "INSERT INTO {ks}.evse_samples (charger_id, evse_id, day, ts, received_at, connector_id, transaction_id, "
-    "context, power_w, power_derivation, power_measured_w, power_export_w, power_offered_w, energy_wh, "
+    "context, power_measured_w, power_export_w, power_offered_w, energy_wh, "
     "energy_export_wh, energy_interval_wh, current_a, current_offered_a, voltage_v, power_factor, "
     "soc_percent, vi_power_w, inlet_power_w, inlet_energy_wh, late, quirks) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+)
+SAMPLE_POWER = (
+    "UPDATE {ks}.evse_samples USING TIMESTAMP ? SET power_w = ?, power_derivation = ? "
+    "WHERE charger_id = ? AND evse_id = ? AND day = ? AND ts = ?"
 )
 ALERT_INSERT = (
     "INSERT INTO {ks}.alert_history (site_id, day, starts_at, fingerprint, alert_type, severity, charger_id, "
@@ -323,6 +351,7 @@ class CassandraStore:
     ):
         self._session = session
         self._sample = session.prepare(SAMPLE_INSERT.format(ks=keyspace))
+        self._sample_power = session.prepare(SAMPLE_POWER.format(ks=keyspace))
         self._bucket = session.prepare(BUCKET_INSERT.format(ks=keyspace))
         self._alert = session.prepare(ALERT_INSERT.format(ks=keyspace))
         self._rows = {t: session.prepare(cql.format(ks=keyspace)) for t, (cql, _, _) in ROW_TABLES.items()}
@@ -334,8 +363,23 @@ class CassandraStore:
         self._last_us = 0
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None:
-        for r in rows:
-            await self._issue(self._sample, sample_values(r), "evse_samples")
+        from cassandra.query import BatchStatement, BatchType
+
+        for row in rows:
+            # One partition, one request: the reading at its receive time, its power now.
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            batch.add(self._sample, sample_values(row))
+            r = row.reading
+            batch.add(self._sample_power, self._power(r.charger_id, row.evse_id, r.ts_ms, row.power))
+            await self._issue(batch, None, "evse_samples")
+
+    async def revise_sample_power(self, revisions: Iterable[PowerRevision]) -> None:
+        for rev in revisions:
+            values = self._power(rev.charger_id, rev.evse_id, rev.ts_ms, rev.power)
+            await self._issue(self._sample_power, values, "evse_samples")
+
+    def _power(self, charger_id: str, evse_id: int, ts_ms: int, power: Power | None) -> tuple[Any, ...]:
+        return (self._issued_at_us(), *power_values(charger_id, evse_id, ts_ms, power))
 
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None:
         for b in buckets:
@@ -360,7 +404,7 @@ class CassandraStore:
         self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
         return self._last_us
 
-    async def _issue(self, statement: Any, values: tuple[Any, ...], table: str) -> None:
+    async def _issue(self, statement: Any, values: tuple[Any, ...] | None, table: str) -> None:
         await self._slots.acquire()
         task = asyncio.create_task(self._write(statement, values, table))  # copies write_owner
         self._pending.add(task)
@@ -370,7 +414,7 @@ class CassandraStore:
         self._pending.discard(task)
         self._slots.release()
 
-    async def _write(self, statement: Any, values: tuple[Any, ...], table: str) -> None:
+    async def _write(self, statement: Any, values: tuple[Any, ...] | None, table: str) -> None:
         delay = 0.1
         started = time.perf_counter()
         for attempt in itertools.count(1):
@@ -390,7 +434,7 @@ class CassandraStore:
                 self._refused.append((write_owner.get(), refusal))
                 return
 
-    def _execute(self, statement: Any, values: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def _execute(self, statement: Any, values: tuple[Any, ...] | None) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
         rf = self._session.execute_async(statement, values, timeout=self._timeout_s)

@@ -91,6 +91,7 @@ async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: in
         return
     charger_states.set(key, state)
     await rt.store.write_samples(update.samples)
+    await rt.store.revise_sample_power(update.revisions)
     for c in update.contributions:
         await emit(site_contributions, key=c.site_id.encode(), value=codec.encode_contribution(c))
     metrics.events.labels(msg.topic, "processed").inc()

@@ -1,0 +1,66 @@
+"""CassandraStore against the real local Cassandra: what an evse_samples row ends with
+when its reading and its power are written, revised and re-sent in awkward orders."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from agents.domain.charger import PowerRevision, SampleRow
+from agents.domain.meter import MeterReading
+from agents.domain.power import ENERGY_DELTA, MEASURED, Power
+from agents.migrate import apply_migrations
+from agents.sinks.timeseries import CassandraStore
+
+REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+
+
+def reading(ts_ms: int, received_at_ms: int, energy_wh: float) -> MeterReading:
+    return MeterReading(
+        "CP-1", 1, 1, ts_ms, received_at_ms, "T1", "Sample.Periodic", {"energy_wh": energy_wh}
+    )
+
+
+def row(session: Any, keyspace: str, ts_ms: int) -> Any:
+    found = session.execute(
+        f"SELECT energy_wh, power_w, power_derivation FROM {keyspace}.evse_samples "
+        "WHERE charger_id = 'CP-1' AND evse_id = 1 AND day = %s AND ts = %s",
+        (datetime.fromtimestamp(ts_ms / 1000, UTC).date(), ts_ms),
+    ).one()
+    assert found is not None
+    return found
+
+
+def test_a_rows_power_is_the_last_written_and_its_reading_the_last_received(
+    cassandra_session: Any, keyspace: str
+) -> None:
+    apply_migrations(cassandra_session, keyspace, REPLICATION)
+    store = CassandraStore(cassandra_session, keyspace, max_in_flight=8, backoff_max_s=1, timeout_s=10)
+    now_ms = int(time.time() * 1000)
+    future = now_ms + 86_400_000  # a CSMS clock a day ahead must not pin the power
+    ts = future - 60_000
+    delta = Power(ts, 6000.0, ENERGY_DELTA)
+
+    async def scenario() -> None:
+        await store.write_samples([SampleRow(reading(ts, future, 1000.0), 1, None, False)])
+        await store.revise_sample_power([PowerRevision("CP-1", 1, ts, delta)])
+        # The same reading re-sent, received earlier: its cells lose, its power is the current one.
+        await store.write_samples([SampleRow(reading(ts, future - 5000, 999.0), 1, delta, False)])
+        assert await store.flush() == []
+
+    asyncio.run(scenario())
+    got = row(cassandra_session, keyspace, ts)
+    assert (got.energy_wh, got.power_w, got.power_derivation) == (1000.0, 6000.0, ENERGY_DELTA)
+
+    async def replaced() -> None:  # a later-received reading at the same timestamp wins its cells
+        await store.write_samples(
+            [SampleRow(reading(ts, future + 1000, 1001.0), 1, Power(ts, 7.0, MEASURED), False)]
+        )
+        await store.revise_sample_power([PowerRevision("CP-1", 1, ts, None)])
+        assert await store.flush() == []
+
+    asyncio.run(replaced())
+    got = row(cassandra_session, keyspace, ts)
+    assert (got.energy_wh, got.power_w, got.power_derivation) == (1001.0, None, None)
