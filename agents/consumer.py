@@ -19,6 +19,11 @@ Faust's consumer (faust-streaming 0.15) lost input records after a rebalance in 
   second worker joined and left. Here a partition's records are dropped when it was paused
   or sought after their batch was fetched, and the partitions are sought to their
   committed offsets again (a batch fetched while a seek ran may be read past it already).
+
+And one crash: Faust's livelock detector reads each partition's position, which aiokafka
+asserts is known; it is not while the partition waits for an offset reset (just after
+``seek_to_beginning``), and the assertion took the whole consumer down. Such a partition
+is skipped in that round.
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ class RewindingConsumer(aiokafka_driver.Consumer):
     async def _seek(self, partition: TP, offset: int) -> None:
         await super()._seek(partition, offset)
         self._moving([partition])
+
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        try:
+            super().verify_event_path(now, tp)
+        except AssertionError:  # aiokafka: position unknown, an offset reset is pending
+            log.debug("%s awaits an offset reset; not checked for livelock this round", tp)
 
     def pause_partitions(self, tps: Iterable[TP]) -> None:
         tps = set(tps)
