@@ -6,18 +6,22 @@ dead letter instead of an exception inside Faust (which would ack and skip it).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
 
-from . import codec
+from . import codec, held_state
 from .app import app
 from .config import get_settings
 from .decoded_table import DecodedTable
 from .domain.charger import ChargerState
 from .domain.charger_status import ChargerStatus
 from .held_state import HeldTable
+from .kafka_clients import confluent_config
 from .metrics import metrics
+from .output_producer import OutputProducer
 
 settings = get_settings()
 RAW: dict[str, Any] = {
@@ -82,13 +86,33 @@ def _some(status: ChargerStatus | None) -> ChargerStatus:
     return status
 
 
-async def emit(topic: faust.TopicT, *, value: bytes, key: bytes | None = None, **kwargs: Any) -> None:
-    """Send to an output or internal topic, counted per topic (records out).
+@functools.cache
+def outputs() -> OutputProducer:
+    return OutputProducer(confluent_config(settings))
 
-    ``force``: to the producer now, not held until the commit as Faust does by default:
-    table state is sent after these records (agents/held_state.py)."""
-    await topic.send(key=key, value=value, force=True, **kwargs)
-    metrics.records_out.labels(topic.get_topic_name()).inc()
+
+async def emit(
+    topic: faust.TopicT,
+    *,
+    value: bytes,
+    key: bytes | None = None,
+    partition: int | None = None,
+    headers: Sequence[tuple[str, bytes]] | None = None,
+) -> None:
+    """Send to an output or internal topic, counted per topic (records out): to the
+    producer now (agents/output_producer.py), not held until the commit as Faust's sends
+    are; every commit first waits until they are all in Kafka, and only then sends the
+    table state that follows from them (agents/held_state.py)."""
+    name = topic.get_topic_name()
+    await outputs().produce(name, key=key, value=value, partition=partition, headers=headers)
+    metrics.records_out.labels(name).inc()
+
+
+async def _outputs_delivered() -> None:
+    await outputs().flush()
+
+
+held_state.before_commit.append(_outputs_delivered)
 
 
 def dead_letter_topic(source: str) -> faust.TopicT:

@@ -1,0 +1,115 @@
+"""Records out (derived topics, the stage-2 topic, dead letters) through librdkafka.
+
+Sending through Faust's producer (aiokafka, in Python on the event loop) took about a
+quarter of the worker's main thread (py-spy, bench/RESULTS.md): per record a Faust
+FutureMessage, an aiokafka future, batch building and request encoding. librdkafka
+batches and sends in its own threads; a record costs the event loop one ``produce`` call.
+
+What the rest of the worker relies on:
+- order per partition, as before: idempotence on, so retries do not reorder;
+- keyed records land where Faust and Java clients would put them (murmur2);
+- ``flush`` waits until every record produced so far is acknowledged, and raises if
+  Kafka refused any (a record it could not deliver in ``message.timeout.ms`` included):
+  held_state runs it before every commit, so offsets never pass an undelivered output;
+- a full local queue makes ``produce`` wait (backpressure), never drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.005  # how often a waiting flush or a full queue polls librdkafka
+WARN_EVERY_S = 30.0
+
+
+class OutputError(RuntimeError):
+    """Kafka refused records; the message names the topics and the causes."""
+
+
+class _Waiter:
+    __slots__ = ("mark", "remaining")
+
+    def __init__(self, mark: int, remaining: int) -> None:
+        self.mark, self.remaining = mark, remaining
+
+
+class OutputProducer:
+    def __init__(self, config: dict[str, Any]) -> None:
+        from confluent_kafka import Producer
+
+        self._producer = Producer(
+            {
+                "partitioner": "murmur2_random",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                **config,
+            }
+        )
+        self._next = 0  # sequence number of the next record
+        self._pending: set[int] = set()  # produced, not yet acknowledged or refused
+        self._waiters: list[_Waiter] = []
+        self._failed: list[str] = []
+
+    async def produce(
+        self,
+        topic: str,
+        *,
+        value: bytes,
+        key: bytes | None = None,
+        partition: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
+        seq = self._next
+        kwargs: dict[str, Any] = {
+            "key": key,
+            "value": value,
+            "on_delivery": lambda err, msg: self._done(seq, err, msg),
+        }
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = list(headers)
+        while True:
+            try:
+                self._producer.produce(topic, **kwargs)
+                break
+            except BufferError:  # librdkafka's queue is full: let it drain
+                self._producer.poll(0)
+                await asyncio.sleep(POLL_S)
+        self._next += 1
+        self._pending.add(seq)
+        self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
+
+    def _done(self, seq: int, err: Any, msg: Any) -> None:
+        self._pending.discard(seq)
+        if err is not None:
+            self._failed.append(f"{msg.topic()}: {err}")
+        for w in self._waiters:
+            if seq < w.mark:
+                w.remaining -= 1
+
+    async def flush(self) -> None:
+        """Until every record produced before the call is acknowledged (not those produced
+        meanwhile: under steady input the queue is never empty); OutputError if Kafka
+        refused any record since the last flush."""
+        waiter = _Waiter(self._next, len(self._pending))  # every pending record is older
+        self._waiters.append(waiter)
+        waited = 0.0
+        try:
+            while waiter.remaining > 0:
+                self._producer.poll(0)
+                await asyncio.sleep(POLL_S)
+                waited += POLL_S
+                if waited >= WARN_EVERY_S:
+                    log.warning("%d records out not yet acknowledged by Kafka; waiting", waiter.remaining)
+                    waited = 0.0
+        finally:
+            self._waiters.remove(waiter)
+        if self._failed:
+            failed, self._failed = self._failed, []
+            raise OutputError(f"Kafka refused {len(failed)} record(s) out; the first: {failed[0]}")
