@@ -153,7 +153,8 @@ def encode_site(entry: SiteEntry) -> bytes:
     s = entry.state
     return orjson.dumps(
         {
-            "open": {str(b): [_contribution_doc(c) for c in cs.values()] for b, cs in s.open.items()},
+            # orjson writes the Contribution dataclasses itself: its fields, as _contribution reads them
+            "open": {str(b): list(cs.values()) for b, cs in s.open.items()},
             "rev": {str(b): r for b, r in s.revisions.items()},
             "closed": {str(b): list(v) for b, v in s.closed.items()},
             "final_up_to": s.final_up_to,
@@ -229,10 +230,6 @@ def _timeline(d: dict[str, Any]) -> SiteTimeline:
                 {int(m): v for m, v in months.items()},
             )
     return tl
-
-
-def _contribution_doc(c: Contribution) -> dict[str, Any]:
-    return orjson.loads(encode_contribution(c))  # type: ignore[no-any-return]
 
 
 # --- the derived topic ---------------------------------------------------------------

@@ -8,7 +8,7 @@ batches and sends in its own threads; a record costs the event loop one ``produc
 What the rest of the worker relies on:
 - order per partition, as before: idempotence on, so retries do not reorder;
 - keyed records land where Faust and Java clients would put them (murmur2);
-- ``flush`` waits until every record produced so far is acknowledged, and raises if
+- ``flush`` waits until every record produced before it is acknowledged, and raises if
   Kafka refused any (a record it could not deliver in ``message.timeout.ms`` included):
   held_state runs it before every commit, so offsets never pass an undelivered output;
 - a full local queue makes ``produce`` wait (backpressure), never drop.
@@ -51,7 +51,7 @@ class OutputProducer:
             }
         )
         self._next = 0  # sequence number of the next record
-        self._pending: set[int] = set()  # produced, not yet acknowledged or refused
+        self._outstanding = 0  # produced, not yet acknowledged or refused
         self._waiters: list[_Waiter] = []
         self._failed: list[str] = []
 
@@ -82,11 +82,11 @@ class OutputProducer:
                 self._producer.poll(0)
                 await asyncio.sleep(POLL_S)
         self._next += 1
-        self._pending.add(seq)
+        self._outstanding += 1
         self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
 
     def _done(self, seq: int, err: Any, msg: Any) -> None:
-        self._pending.discard(seq)
+        self._outstanding -= 1
         if err is not None:
             self._failed.append(f"{msg.topic()}: {err}")
         for w in self._waiters:
@@ -97,7 +97,7 @@ class OutputProducer:
         """Until every record produced before the call is acknowledged (not those produced
         meanwhile: under steady input the queue is never empty); OutputError if Kafka
         refused any record since the last flush."""
-        waiter = _Waiter(self._next, len(self._pending))  # every pending record is older
+        waiter = _Waiter(self._next, self._outstanding)  # every outstanding record is older
         self._waiters.append(waiter)
         waited = 0.0
         try:
