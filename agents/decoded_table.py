@@ -60,6 +60,11 @@ class DecodedTable(Generic[V]):
             self._kept.pop(key, None)
         self._unsaved.clear()
 
+    def abandon(self) -> None:
+        """The event was cancelled half-way: what it read or set is decoded afresh next time
+        (the worker is stopping; this keeps the contract all the same)."""
+        self.forget()
+
     def forget(self) -> None:
         """Drop every kept value (partitions revoked: what comes back is read again)."""
         self._kept.clear()

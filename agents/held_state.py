@@ -25,6 +25,7 @@ instead of one per change.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -59,6 +60,10 @@ class HeldTable(faust.Table[Any, Any]):
         self._ready.update(self._in_event)
         self._in_event.clear()
 
+    def abandon(self) -> None:
+        """The event was cancelled half-way: its changes never reach the changelog."""
+        self._in_event.clear()
+
     def take_ready(self) -> _Records:
         ready, self._ready = self._ready, {}
         return ready
@@ -81,6 +86,7 @@ class HeldTable(faust.Table[Any, Any]):
 
 class Settles(Protocol):
     def settle(self) -> None: ...
+    def abandon(self) -> None: ...
 
 
 class Message(Protocol):
@@ -98,13 +104,26 @@ settled_offsets: dict[tuple[str, int], int] = {}
 @contextmanager
 def settled(message: Message, *tables: Settles) -> Iterator[None]:
     """Around the processing of one event: its table changes become ready when it ends,
-    however it ends (an event that raised is acked by Faust all the same)."""
+    however it ends (an event that raised is acked by Faust all the same), except by
+    cancellation. Faust cancels its agents when the worker stops, mid-event if one is in
+    flight, and does not ack that event: it is processed again after the restart, so
+    neither its state nor its offset may be committed now."""
     try:
         yield
-    finally:
+    except asyncio.CancelledError:
         for table in tables:
-            table.settle()
-        settled_offsets[(message.topic, message.partition)] = message.offset
+            table.abandon()
+        raise
+    except BaseException:
+        _settle(message, tables)
+        raise
+    _settle(message, tables)
+
+
+def _settle(message: Message, tables: tuple[Settles, ...]) -> None:
+    for table in tables:
+        table.settle()
+    settled_offsets[(message.topic, message.partition)] = message.offset
 
 
 # Awaited at every commit, whether or not state is held: outputs written behind (the
