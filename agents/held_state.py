@@ -6,16 +6,16 @@ agent are held back ("attached") until their offsets are committed. A worker kil
 between recovers tables that already hold the effect of a message whose outputs were never
 sent; replayed, that message changes nothing (a duplicate, an unchanged bucket), so its
 outputs are lost for good. Here the order is reversed:
-- outputs go to the producer at once (``topics.emit`` sends with ``force=True``), and
-  Cassandra writes are issued at once and land in the background (the store's ``flush``,
-  a ``before_commit`` hook, waits for them);
+- outputs go to their own producer at once (``topics.emit``, agents/output_producer.py),
+  and Cassandra writes are issued at once and land in the background; two
+  ``before_commit`` hooks wait until both have landed;
 - a ``HeldTable`` updates its in-memory data at once but keeps the changelog records; when
   the event ends (``settled``) they become ready, last value per key;
 - at each offset commit (and before partitions are revoked): take the ready records, run
-  the ``before_commit`` hooks (every Cassandra row issued so far, those events' included,
-  has landed), flush the producer (every output of those events is then in Kafka), send
-  the records, and let Faust flush again and commit the offsets: through the last event of
-  each partition whose state was taken, so that committed offsets and sent state meet.
+  the ``before_commit`` hooks (every Cassandra row and output record issued so far, those
+  events' included, has landed), send the records, and let Faust flush its producer and
+  commit the offsets: through the last event of each partition whose state was taken, so
+  that committed offsets and sent state meet.
 After a crash the tables are at most as new as the outputs; the messages since the last
 commit are processed again and send the same outputs again (identical re-sends). At a
 revoke the same is done for the revoked partitions (``hand_over``), so their next owner
@@ -140,10 +140,8 @@ async def send_held_state(app: AppT) -> dict[TP, int]:
     through = {TP(topic, partition): offset + 1 for (topic, partition), offset in settled_offsets.items()}
     for hook in before_commit:
         await hook()
-    if any(records for _, records in held):
-        await app.producer.flush()
-        for table, records in held:
-            await table.send_records(records)
+    for table, records in held:
+        await table.send_records(records)
     return through
 
 

@@ -9,6 +9,7 @@ twice leaves the same rows.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -352,6 +353,9 @@ class CassandraStore:
         self._session = session
         self._sample = session.prepare(SAMPLE_INSERT.format(ks=keyspace))
         self._sample_power = session.prepare(SAMPLE_POWER.format(ks=keyspace))
+        from cassandra.query import BatchStatement, BatchType
+
+        self._batch = functools.partial(BatchStatement, batch_type=BatchType.UNLOGGED)
         self._bucket = session.prepare(BUCKET_INSERT.format(ks=keyspace))
         self._alert = session.prepare(ALERT_INSERT.format(ks=keyspace))
         self._rows = {t: session.prepare(cql.format(ks=keyspace)) for t, (cql, _, _) in ROW_TABLES.items()}
@@ -363,11 +367,9 @@ class CassandraStore:
         self._last_us = 0
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None:
-        from cassandra.query import BatchStatement, BatchType
-
         for row in rows:
             # One partition, one request: the reading at its receive time, its power now.
-            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            batch = self._batch()
             batch.add(self._sample, sample_values(row))
             r = row.reading
             batch.add(self._sample_power, self._power(r.charger_id, row.evse_id, r.ts_ms, row.power))
