@@ -147,6 +147,10 @@ class SiteEntry:
     timeline: SiteTimeline = field(default_factory=SiteTimeline)
     counts: dict[StatusClass, int] = field(default_factory=dict)  # last published
     alert: TrackedAlert | None = None  # site_no_available_connector
+    # The timeline as last encoded, with its change count then (not itself encoded).
+    timeline_json: tuple[SiteTimeline, int, orjson.Fragment] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 def encode_site(entry: SiteEntry) -> bytes:
@@ -160,7 +164,7 @@ def encode_site(entry: SiteEntry) -> bytes:
             "final_up_to": s.final_up_to,
             "partition": entry.partition,
             "dirty": sorted(entry.dirty),
-            "tl": _timeline_doc(entry.timeline),
+            "tl": _timeline_json(entry),
             "counts": {c.value: n for c, n in entry.counts.items()},
             "alert": _alert_doc(entry.alert) if entry.alert else None,
         }
@@ -185,6 +189,14 @@ def decode_site(raw: bytes | None) -> SiteEntry:
         {StatusClass(c): n for c, n in d.get("counts", {}).items()},
         _tracked(d["alert"]) if d.get("alert") else None,
     )
+
+
+def _timeline_json(entry: SiteEntry) -> orjson.Fragment:
+    """The timeline's JSON, encoded again only when it has changed since the last time."""
+    tl, kept = entry.timeline, entry.timeline_json
+    if kept is None or kept[0] is not tl or kept[1] != tl.changes:
+        kept = entry.timeline_json = (tl, tl.changes, orjson.Fragment(orjson.dumps(_timeline_doc(tl))))
+    return kept[2]
 
 
 def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:

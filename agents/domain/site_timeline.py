@@ -69,6 +69,9 @@ class ChargerLine:
 class SiteTimeline:
     folded_to: int = 0  # everything before is in the windows; 0: never folded
     chargers: dict[str, ChargerLine] = field(default_factory=dict)
+    # Bumped by every function here that changes the timeline: a site's state is encoded
+    # for each of its contributions, and its timeline, which they leave alone, need not be.
+    changes: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,7 @@ def is_port(connector: str) -> bool:
 
 def record_status(tl: SiteTimeline, charger_id: str, connector: str, ts_ms: int, cls: StatusClass) -> bool:
     """A connector status at its event time; False if it came too late to count in full."""
+    tl.changes += 1
     line = tl.chargers.setdefault(charger_id, ChargerLine()).connectors.setdefault(connector, ConnectorLine())
     if ts_ms >= tl.folded_to or (line.cls is None and not line.pending):
         _insert(line.pending, ts_ms, cls)
@@ -121,6 +125,7 @@ def record_status(tl: SiteTimeline, charger_id: str, connector: str, ts_ms: int,
 
 
 def record_liveness(tl: SiteTimeline, charger_id: str, ts_ms: int, offline: bool) -> bool:
+    tl.changes += 1
     line = tl.chargers.setdefault(charger_id, ChargerLine())
     if ts_ms >= tl.folded_to:
         _insert(line.pending, ts_ms, offline)
@@ -163,6 +168,7 @@ def fold(tl: SiteTimeline, until_ms: int, rules: FoldRules) -> tuple[list[Closed
     longest window closed, its NEVI month-to-date and trailing-twelve-months figures."""
     if until_ms <= tl.folded_to:
         return [], []
+    tl.changes += 1
     closed: list[ClosedWindow] = []
     uptimes: list[PortUptime] = []
     for charger_id, ch in tl.chargers.items():
