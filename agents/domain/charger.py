@@ -100,7 +100,8 @@ def apply_meter_message(
     powers: dict[int, dict[int, Power]] = {}  # EVSE -> power by ts, of every EVSE written to
     for evse in {s.evse_id for s in update.samples} & state.evses.keys():
         series = state.evses[evse]
-        powers[evse] = {p.ts_ms: p for p in power_series(series.ordered(), rules.power)}
+        series_powers = power_series(series.ordered(), rules.power)
+        powers[evse] = {p.ts_ms: p for p in series_powers}
         ts_list = new_ts.get(evse, [])
         for ts, old in before.get(evse, {}).items():
             if ts not in ts_list and powers[evse].get(ts) != old:
@@ -108,7 +109,13 @@ def apply_meter_message(
         if ts_list and evse != MAIN_METER:  # the main meter is never added to the EVSEs' sum
             key = f"{readings[0].charger_id}/{evse}"
             update.contributions += contributions(
-                site_id, key, series, new_ts=ts_list, watermark_ms=watermark_ms, rules=rules
+                site_id,
+                key,
+                series,
+                new_ts=ts_list,
+                watermark_ms=watermark_ms,
+                rules=rules,
+                powers=series_powers,
             )
     update.samples = [_with_power(s, state, powers, rules) for s in update.samples]
     _prune(state, watermark_ms, rules)
