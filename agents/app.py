@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 
 class ChargestreamApp(faust.App):
-    """A faust.App with two changes:
+    """A faust.App with three changes:
+    - the topics in ``batched_topics`` reach their agents as one event per fetched batch
+      (agents/consumer.py);
     - table state is sent after the outputs it implies (agents/held_state.py);
     - Faust's graceful stop (wait for events in flight, flush, commit) gets an overall
       bound: a stop that waits on an unreachable Cassandra would wait forever. This one
@@ -25,6 +27,10 @@ class ChargestreamApp(faust.App):
       processed again after the restart, as after a crash."""
 
     shutdown_timeout_s: float = 30.0
+    # One stream event per fetched batch (agents/consumer.py); of the time-ordered topics
+    # (co-partitioned, in this order), one per partition number, merged by timestamp.
+    batched_topics: frozenset[str] = frozenset()
+    time_ordered_topics: tuple[str, ...] = ()
 
     def _new_transport(self) -> Any:
         return HeldStateTransport(self.conf.broker_consumer, self)
@@ -50,7 +56,7 @@ def _exit_now(bound_s: float) -> None:
     os._exit(1)
 
 
-def create_app(settings: Settings, **overrides: Any) -> faust.App:
+def create_app(settings: Settings, **overrides: Any) -> ChargestreamApp:
     if settings.group_instance_id:
         # Faust's assignor checks the worker URL (web host:port by default) stored in the
         # assignment the broker hands back to a static member: a restart on another port
@@ -69,6 +75,9 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         web_bind=settings.web_host,  # loopback unless configured otherwise
         consumer_group_instance_id=settings.group_instance_id,
         web_tables_enabled=False,  # Faust's default serves table contents over HTTP
+        # Events queued per stream: batches of hundreds of records each (consumer.py), not
+        # Faust's default of 4,096 single records.
+        stream_buffer_maxsize=64,
         Table=HeldTable,
         Worker=QuietWorker,
         **overrides,

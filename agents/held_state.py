@@ -26,7 +26,7 @@ instead of one per change.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, AppT
 
-from .consumer import RewindingConsumer
+from .consumer import RewindingConsumer, settled_offsets_of
 
 _Records = dict[Any, tuple[int | None, Any]]  # key -> (changelog partition, value)
 
@@ -123,7 +123,17 @@ def settled(message: Message, *tables: Settles) -> Iterator[None]:
 def _settle(message: Message, tables: tuple[Settles, ...]) -> None:
     for table in tables:
         table.settle()
-    settled_offsets[(message.topic, message.partition)] = message.offset
+    for tp, offset in settled_offsets_of(message).items():
+        if offset > settled_offsets.get(tp, -1):  # a batch read again after a seek: nothing new
+            settled_offsets[tp] = offset
+
+
+def unsettled(records: Iterable[Any]) -> list[Any]:
+    """The records not settled yet in this assignment. A seek (the end of table recovery,
+    a stale batch) can deliver again records already handed over; the first delivery may
+    still be queued in the stream when the seek decides where to read from, so the second
+    one is dropped here, record by record, once the first has settled."""
+    return [r for r in records if r.offset > settled_offsets.get((r.topic, r.partition), -1)]
 
 
 # Awaited at every commit, whether or not state is held: outputs written behind (the
@@ -146,6 +156,16 @@ async def send_held_state(app: AppT) -> dict[TP, int]:
 
 
 class HeldStateConsumer(RewindingConsumer):
+    def _new_offset(self, tp: TP) -> int | None:
+        """What Faust would commit: through the last settled event. Faust's own account (its
+        acked offsets, and the gaps it sees between them) is dropped: a batch event
+        (consumer.py) is one offset to Faust, and every event settles before Faust acks it."""
+        self._acked[tp].clear()
+        self._acked_index[tp].clear()
+        self._gap[tp].clear()
+        offset = settled_offsets.get((tp.topic, tp.partition))
+        return None if offset is None else offset + 1
+
     async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
         # Through every event whose state goes out now, not only those Faust has acked so
         # far (events settle before Faust acks them); Faust flushes the producer again.

@@ -43,6 +43,11 @@ site_status = app.topic(settings.site_status_topic, **RAW)
 connector_status = app.topic(settings.connector_status_topic, **RAW)
 connector_state = app.topic(settings.connector_state_topic, **RAW)
 port_uptime = app.topic(settings.port_uptime_topic, **RAW)
+# Both stages' agents take one event per fetched batch (agents/consumer.py); stage 1 gets
+# its input topics' records of a partition merged in timestamp order (the ticks, stamped on
+# the wall clock, come apart).
+app.batched_topics = frozenset((*charger_input.topics, *site_contributions.topics))
+app.time_ordered_topics = (*settings.meter_topics, *settings.status_topics)
 
 
 def _table(name: str) -> HeldTable:

@@ -4,13 +4,13 @@ the gauges computed for a scrape: /metrics, /healthz (the process serves request
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, cast
 
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from .app import app
+from .consumer import RewindingConsumer
 from .held_state import settled_offsets
 from .metrics import metrics
 from .topics import settings
@@ -57,8 +57,9 @@ def _update_lag() -> None:
 def unprocessed(topic: str, partition: int) -> int | None:
     """Records of an assigned topic-partition not processed yet, as of the consumer's last
     fetch: its high watermark less the next offset to process (after the last one
-    processed here, or where the consumer reads from when none was). None when not known
-    (not assigned, not fetched yet, no position yet)."""
+    processed here, or where this assignment began to read when none was: records fetched
+    but waiting in a batch or a stream queue are not processed). None when not known (not
+    assigned, not fetched yet)."""
     if not app.consumer:
         return None
     tp = TP(topic, partition)
@@ -67,33 +68,10 @@ def unprocessed(topic: str, partition: int) -> int | None:
     except Exception:  # not assigned
         return None
     last = settled_offsets.get((topic, partition))
-    done = last + 1 if last is not None else positions.get(tp)
+    done = last + 1 if last is not None else cast(RewindingConsumer, app.consumer).read_from.get(tp)
     if high is None or done is None:
         return None
     return max(0, high - done)
-
-
-# Where the consumer reads each owned topic-partition from (the next offset to fetch),
-# refreshed by a timer: the consumer's own answer is asynchronous. Faust's record of
-# committed offsets is not used: in the rebalance test it lagged behind the real ones.
-positions: dict[TP, int] = {}
-
-
-@app.timer(interval=1.0)  # type: ignore[untyped-decorator]
-async def _refresh_positions() -> None:
-    try:
-        owned = [tp for tp in app.consumer.assignment() if tp.topic in LAGGING_TOPICS]
-    except Exception:  # not started or rebalancing
-        return
-    for tp in owned:
-        try:
-            position = await asyncio.wait_for(app.consumer.position(tp), timeout=2.0)
-        except Exception:  # rebalancing: unknown rather than a guess
-            position = None
-        if position is None:
-            positions.pop(tp, None)
-        else:
-            positions[tp] = position
 
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -102,5 +80,3 @@ async def _forget(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     revoked = args[0] if args else kwargs.get("revoked", ())
     stage2 = {tp.partition for tp in revoked if tp.topic == settings.site_contributions_topic}
     metrics.forget_partitions(stage2)
-    for tp in revoked:
-        positions.pop(tp, None)

@@ -6,6 +6,7 @@ all arrive on co-partitioned topics keyed by charger id and are handled in order
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -13,29 +14,41 @@ import faust
 import orjson
 
 from agents.app import app
+from agents.consumer import batch_records
 from agents.domain.envelope import Envelope, decode
 from agents.domain.errors import Reason, Rejected
 from agents.domain.validation import validate
-from agents.held_state import settled
+from agents.held_state import settled, unsettled
 from agents.metrics import metrics
 from agents.sinks.timeseries import write_owner
 from agents.streams import meter, status
 from agents.topics import CHARGER_TABLES, charger_input, settings
 
+log = logging.getLogger(__name__)
+
 
 @app.agent(charger_input)
-async def charger_stage(stream: faust.StreamT[bytes]) -> None:
+async def charger_stage(stream: faust.StreamT[Any]) -> None:
     async for event in stream.events():
-        msg = event.message
-        if msg.topic == settings.ticks_topic:
-            with settled(msg, *CHARGER_TABLES):
-                await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
-            continue
-        started = time.perf_counter()
-        write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
-        with meter.in_flight(msg.partition), settled(msg, *CHARGER_TABLES):
+        batch = event.message  # one per partition and fetch (agents/consumer.py)
+        with settled(batch, *CHARGER_TABLES):
+            for msg in unsettled(batch_records(batch)):
+                await _record(msg)
+
+
+async def _record(msg: Any) -> None:
+    if msg.topic == settings.ticks_topic:
+        await status.on_tick(msg.partition, int(orjson.loads(msg.value)["now_ms"]))
+        return
+    started = time.perf_counter()
+    write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
+    with meter.in_flight(msg.partition):
+        try:
             await _process(msg)
-        metrics.processing.labels("charger").observe(time.perf_counter() - started)
+        except Exception as exc:  # a bug of ours: the rest of the batch goes on
+            log.exception("processing %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+            await meter.dead_letter(msg, Rejected.of(Reason.PROCESSING_ERROR, exc))
+    metrics.processing.labels("charger").observe(time.perf_counter() - started)
 
 
 async def _process(msg: Any) -> None:

@@ -42,14 +42,16 @@ WINDOWS_MS = tuple(w * 1000 for w in settings.availability_windows_seconds)
 Notices = list[tuple[TrackedAlert, Any]]
 
 
-async def on_change(rt: Runtime, partition: int, change: Change, progress: dict[str, Any]) -> bool:
+async def on_change(
+    rt: Runtime, partition: int, change: Change, progress: dict[str, Any], low_watermark_ms: int
+) -> bool:
     """Apply a change; True if the site now has an alert to watch on ``progress`` ticks."""
     key = change.site_id.encode()
     entry = site_entries.get(key)
     entry.partition = partition
     if not apply_change(entry.timeline, change):
         metrics.status_changes.labels("late").inc()
-    notices = await _current(rt, entry, change.site_id, change.ts_ms)
+    notices = await _current(rt, entry, change.site_id, change.ts_ms, low_watermark_ms)
     site_entries.set(key, entry)
     await publish(rt, notices)
     watching = entry.alert is not None and entry.alert.state.phase != "inactive"
@@ -59,7 +61,7 @@ async def on_change(rt: Runtime, partition: int, change: Change, progress: dict[
     return False
 
 
-async def _current(rt: Runtime, entry: SiteEntry, site_id: str, at_ms: int) -> Notices:
+async def _current(rt: Runtime, entry: SiteEntry, site_id: str, at_ms: int, low_watermark_ms: int) -> Notices:
     """Publish the ports per class if they changed; feed the site alert its condition."""
     counts = current_counts(entry.timeline)
     if counts == entry.counts:
@@ -77,12 +79,17 @@ async def _current(rt: Runtime, entry: SiteEntry, site_id: str, at_ms: int) -> N
         alert_key = AlertKey(AlertType.SITE_NO_AVAILABLE_CONNECTOR, site_id)
         entry.alert = TrackedAlert(alert_key, summary=f"no connector in service at {site_id}")
     observe(entry.alert.state, no_port_in_service(counts), at_ms, rt.alert_rules)
-    return _due(rt, entry, at_ms)
+    return _due(rt, entry, low_watermark_ms)
 
 
-def _due(rt: Runtime, entry: SiteEntry, now_ms: int) -> Notices:
+def _due(rt: Runtime, entry: SiteEntry, low_watermark_ms: int) -> Notices:
+    """The site alert advanced to the low watermark of its input partitions, not to the wall
+    clock: a site's chargers sit on several partitions, read with skew (a backlog after a
+    restart, one partition's batch before another's). Until every partition has passed a
+    moment, a change of another charger at or before it may still come and end the
+    condition; judged on the wall clock, such a transient fired at once."""
     assert entry.alert is not None
-    notice = tick(entry.alert.state, max(now_ms, _wall_ms()), rt.alert_rules)
+    notice = tick(entry.alert.state, low_watermark_ms, rt.alert_rules)
     return [] if notice is None else [(entry.alert, notice)]
 
 
@@ -94,7 +101,7 @@ async def on_progress(rt: Runtime, partition: int, low_watermark_ms: int, progre
         entry = site_entries.get(key)
         if entry.alert is None:
             continue
-        notices = _due(rt, entry, _wall_ms())
+        notices = _due(rt, entry, low_watermark_ms)
         if notices:
             site_entries.set(key, entry)
             await publish(rt, notices)

@@ -1,7 +1,7 @@
 """Crashes and outages lose nothing and count nothing twice.
 
-One seeded simulator input (8 sites x 6 chargers, 30 minutes of history, ~9,000 messages
-on 4 partitions) is loaded once; its grace is longer than the input (see GRACE_S). A
+One seeded simulator input (8 sites x 12 chargers, 30 minutes of history, ~18,000
+messages on 4 partitions) is loaded once; its grace is longer than the input (see GRACE_S). A
 reference run processes it undisturbed; every other run processes the same input with its
 own consumer group, topics and keyspace while something goes wrong, and its results must
 equal the reference:
@@ -54,6 +54,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 MINUTE = 60_000
 SITES = [f"SITE-{i:04d}" for i in range(8)]
+# Enough input that the worker is still reading it when the disturbances come: with
+# batch events it reads about as many messages per second as there are here in all.
+CHARGERS_PER_SITE = 12
 COMPARED_ALERTS = ("connector_fault", "connector_warning", "site_no_available_connector")
 SHUTDOWN_BOUND_S = 20
 # Longer than the input, which ends further back than that: no bucket or window can close
@@ -100,7 +103,7 @@ class Input:
         env = self.env("load")
         start = datetime.fromtimestamp(self.start_ms / 1000, UTC).isoformat()
         args = ["--fast", "--start", start, "--duration", str((self.end_ms - self.start_ms) // 1000)]
-        args += ["--sites", str(len(SITES)), "--chargers", "6", "--seed", "7", "--quiet"]
+        args += ["--sites", str(len(SITES)), "--chargers", str(CHARGERS_PER_SITE), "--seed", "7", "--quiet"]
         args += ["--offline-per-hour", "0", "--faults-per-hour", "2"]
         run_cli(env, "agents", "migrate")  # the input topics, with their 4 partitions
         run_cli(env, "agents", "simulate", *args, timeout=300)
@@ -429,7 +432,6 @@ def test_a_second_worker_joins_and_leaves(
 
     def rebalance(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
         _started(worker)
-        time.sleep(1)
         second = Worker(env, tmp / "w1")
         try:
             _processing(second)

@@ -1,0 +1,79 @@
+"""The records of one input partition's topics, handed over in timestamp order.
+
+Charger input comes on several topics co-partitioned by charger id (MeterValues,
+StatusNotification, TransactionEvent, ...). Kafka orders each topic-partition by offset
+only, and the consumer fetches each of them on its own, so in a backlog one topic can be
+fetched far ahead of another in event time: a 1.6 StopTransaction read half an hour
+before the MeterValues that name its EVSE, a charger's heartbeats before its status.
+Handed over topic by topic, what the worker computes would depend on fetch sizes.
+
+As Kafka Streams does for the partitions of one task: records are buffered per
+topic-partition and merged by record timestamp (ties: topic order, then offset). A
+topic-partition that has records left on the broker but none buffered stops the merge
+until its next fetch arrives: what it holds may come first. So that a partition that does
+not move (an unreachable leader) cannot stop the rest for good, a group that has waited
+``max_wait_s`` goes on without it.
+
+Pure: the consumer (agents/consumer.py) feeds it and says what is left on the broker.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+R = TypeVar("R")
+K = TypeVar("K", bound=Hashable)
+
+
+class TimeOrder(Generic[K, R]):
+    def __init__(self, timestamp: Callable[[R], float], max_wait_s: float) -> None:
+        self._timestamp = timestamp
+        self.max_wait_s = max_wait_s
+        self._buffers: dict[K, deque[R]] = {}
+        self._waiting_since: dict[Hashable, float] = {}  # group -> when it began to wait
+
+    def add(self, key: K, records: Sequence[R]) -> None:
+        """Records of one topic-partition, in offset order, after those added before."""
+        self._buffers.setdefault(key, deque()).extend(records)
+
+    def drop(self, key: K) -> None:
+        """The topic-partition was sought, paused or revoked: what it buffered is stale."""
+        self._buffers.pop(key, None)
+
+    def held(self, key: K) -> int:
+        return len(self._buffers.get(key, ()))
+
+    def holding(self) -> list[K]:
+        """The topic-partitions with records buffered."""
+        return [k for k, b in self._buffers.items() if b]
+
+    def take(
+        self, group: Hashable, keys: Sequence[K], more_on_broker: Callable[[K], bool], now: float
+    ) -> list[R]:
+        """The records of ``keys`` (one group, in topic order) that can go now, merged."""
+        buffers = [self._buffers.get(k) for k in keys]
+        if not any(buffers):
+            self._waiting_since.pop(group, None)
+            return []
+        waiting = any(not b and more_on_broker(k) for k, b in zip(keys, buffers, strict=True))
+        if waiting:
+            since = self._waiting_since.setdefault(group, now)
+            if now - since < self.max_wait_s:
+                return []
+        self._waiting_since.pop(group, None)
+        heap = [(self._timestamp(b[0]), i) for i, b in enumerate(buffers) if b]
+        heapq.heapify(heap)
+        out: list[R] = []
+        while heap:
+            _, i = heapq.heappop(heap)
+            b = buffers[i]
+            assert b is not None
+            out.append(b.popleft())
+            if b:
+                heapq.heappush(heap, (self._timestamp(b[0]), i))
+            elif not waiting and more_on_broker(keys[i]):
+                break  # its next records may come before the others' next ones
+        return out

@@ -1,0 +1,85 @@
+"""The merge of a partition's topics by record timestamp (agents/time_order.py)."""
+
+from __future__ import annotations
+
+from agents.time_order import TimeOrder
+
+Rec = tuple[str, int, float]  # (topic, offset, timestamp)
+
+
+def _order() -> TimeOrder[str, Rec]:
+    return TimeOrder(lambda r: r[2], max_wait_s=1.0)
+
+
+def _recs(topic: str, *stamps: float) -> list[Rec]:
+    return [(topic, i, ts) for i, ts in enumerate(stamps)]
+
+
+def test_merges_by_timestamp_keeping_each_topics_offset_order() -> None:
+    o = _order()
+    o.add("meter", _recs("meter", 1, 3, 2, 8))  # a producer's clock may step back: offsets rule
+    o.add("status", _recs("status", 2, 7))
+    got = o.take(0, ["meter", "status"], lambda k: False, now=0)
+    assert got == [
+        ("meter", 0, 1),
+        ("status", 0, 2),
+        ("meter", 1, 3),
+        ("meter", 2, 2),
+        ("status", 1, 7),
+        ("meter", 3, 8),
+    ]
+    assert o.take(0, ["meter", "status"], lambda k: False, now=0) == []
+
+
+def test_ties_go_to_the_topic_listed_first() -> None:
+    o = _order()
+    o.add("b", _recs("b", 5))
+    o.add("a", _recs("a", 5))
+    assert [r[0] for r in o.take(0, ["a", "b"], lambda k: False, now=0)] == ["a", "b"]
+
+
+def test_stops_where_a_topic_with_records_left_on_the_broker_runs_dry() -> None:
+    o = _order()
+    o.add("meter", _recs("meter", 1, 2, 3, 4))
+    o.add("stop", _recs("stop", 2))
+    more = {"stop"}  # the stop topic's next fetch may hold a record at 2.5
+    got = o.take(0, ["meter", "stop"], lambda k: k in more, now=0)
+    assert got == [("meter", 0, 1), ("meter", 1, 2), ("stop", 0, 2)]
+    assert o.held("meter") == 2
+    o.add("stop", [("stop", 1, 2.5)])
+    more.clear()
+    assert o.take(0, ["meter", "stop"], lambda k: k in more, now=0) == [
+        ("stop", 1, 2.5),
+        ("meter", 2, 3),
+        ("meter", 3, 4),
+    ]
+
+
+def test_waits_for_a_topic_that_has_records_on_the_broker_and_none_fetched() -> None:
+    o = _order()
+    o.add("meter", _recs("meter", 10, 11))
+    keys = ["meter", "status"]
+    assert o.take(0, keys, lambda k: k == "status", now=100.0) == []
+    assert o.take(0, keys, lambda k: k == "status", now=100.5) == []
+    # Waited max_wait_s: go on without it, everything buffered.
+    assert o.take(0, keys, lambda k: k == "status", now=101.0) == _recs("meter", 10, 11)
+    # The next wait starts afresh.
+    o.add("meter", _recs("meter", 12))
+    assert o.take(0, keys, lambda k: k == "status", now=101.1) == []
+
+
+def test_a_topic_read_to_its_end_does_not_hold_the_others() -> None:
+    o = _order()
+    o.add("meter", _recs("meter", 1, 2))
+    assert o.take(0, ["meter", "status", "boot"], lambda k: False, now=0) == _recs("meter", 1, 2)
+
+
+def test_groups_wait_independently_and_drop_forgets_a_buffer() -> None:
+    o: TimeOrder[tuple[str, int], Rec] = TimeOrder(lambda r: r[2], max_wait_s=1.0)
+    o.add(("m", 0), [("m", 0, 1.0)])
+    o.add(("m", 1), [("m", 0, 1.0)])
+    assert o.take(0, [("m", 0), ("s", 0)], lambda k: k == ("s", 0), now=0) == []
+    assert o.take(1, [("m", 1), ("s", 1)], lambda k: False, now=0) == [("m", 0, 1.0)]
+    o.drop(("m", 0))
+    assert o.held(("m", 0)) == 0
+    assert o.take(0, [("m", 0), ("s", 0)], lambda k: True, now=5) == []
