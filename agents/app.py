@@ -78,6 +78,10 @@ def create_app(settings: Settings, **overrides: Any) -> ChargestreamApp:
         # Events queued per stream: batches of hundreds of records each (consumer.py), not
         # Faust's default of 4,096 single records.
         stream_buffer_maxsize=64,
+        # Records per fetch, so per batch: enough to spread the per-event costs thin, few
+        # enough that a batch takes a fraction of a second (it is settled and committed
+        # whole, and its outputs wait for it).
+        broker_max_poll_records=2000,
         Table=HeldTable,
         Worker=QuietWorker,
         **overrides,

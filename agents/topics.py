@@ -73,9 +73,10 @@ charger_statuses = DecodedTable[ChargerStatus | None](
 site_entries = DecodedTable[codec.SiteEntry](
     site_state, lambda key, raw: codec.decode_site(raw), codec.encode_site
 )
-# What each stage's agent writes: its changes are settled when each of its events ends.
-CHARGER_TABLES = (charger_state, input_watermarks, charger_status, charger_states, charger_statuses)
-SITE_TABLES = (site_state, site_watermarks, site_entries)
+# What each stage's agent writes: its changes are settled when each of its events ends,
+# in this order (a decoded view writes into its table as it settles).
+CHARGER_TABLES = (charger_states, charger_statuses, charger_state, input_watermarks, charger_status)
+SITE_TABLES = (site_entries, site_state, site_watermarks)
 
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]

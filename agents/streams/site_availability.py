@@ -34,7 +34,6 @@ from agents.topics import (
     settings,
     site_availability,
     site_entries,
-    site_state,
     site_status,
 )
 
@@ -117,7 +116,7 @@ async def on_progress(rt: Runtime, partition: int, low_watermark_ms: int, progre
 
 
 async def _fold_partition(rt: Runtime, partition: int, until_ms: int) -> None:
-    for key in list(site_state.keys()):
+    for key in site_entries.known_keys():
         seen = site_entries.peek(key)
         if seen.partition != partition or not seen.timeline.chargers:
             continue

@@ -27,7 +27,6 @@ from agents.topics import (
     site_contributions,
     site_entries,
     site_power,
-    site_state,
     site_watermarks,
 )
 
@@ -39,21 +38,30 @@ async def site_stage(stream: faust.StreamT[Any]) -> None:
     async for event in stream.events():
         batch = event.message  # one per partition and fetch (agents/consumer.py)
         with settled(batch, *SITE_TABLES):
+            touched: Touched = {}
             for msg in unsettled(batch_records(batch)):
-                await _record(msg)
+                await _record(msg, touched)
+            await _publish_touched(touched)
 
 
-async def _record(msg: Any) -> None:
+# Site key -> the open buckets that contributions changed in this batch: each is computed
+# and published once, at the end of the batch (or before a watermark may finalise it),
+# rather than once per contribution; a consumer sees the newest revision either way.
+Touched = dict[bytes, set[int]]
+
+
+async def _record(msg: Any, touched: Touched) -> None:
     started = time.perf_counter()
     write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
     try:
         item = codec.decode_stage2(msg.value)
         if isinstance(item, tuple):
+            await _publish_touched(touched)  # before the watermark finalises any of them
             await _on_watermark(msg.partition, *item)
         elif isinstance(item, Change):
             await _on_change(msg.partition, item)
         else:
-            await _on_contribution(msg.partition, item)
+            _on_contribution(msg.partition, item, touched)
     except Exception:  # a bug of ours (stage 2 reads only what stage 1 wrote): go on
         log.exception("stage 2: %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
         metrics.events.labels(msg.topic, "processing_error").inc()
@@ -74,20 +82,29 @@ def _progress(wkey: bytes) -> dict[str, Any]:
     return doc
 
 
-async def _on_contribution(partition: int, c: Any) -> None:
-    rt = await runtime()
+def _on_contribution(partition: int, c: Any, touched: Touched) -> None:
     key = c.site_id.encode()
     entry = site_entries.get(key)
     entry.partition = partition
-    if not entry.state.add(c):
-        if c.bucket_start < entry.state.final_up_to:
-            metrics.late_contributions.inc()
+    if entry.state.add(c):
+        touched.setdefault(key, set()).add(c.bucket_start)
+    elif c.bucket_start < entry.state.final_up_to:
+        metrics.late_contributions.inc()
+
+
+async def _publish_touched(touched: Touched) -> None:
+    if not touched:
         return
-    bucket = site_bucket(
-        c.site_id, entry.state, c.bucket_start, rt.registry.connectors_total(c.site_id), final=False
-    )
-    site_entries.set(key, entry)
-    await _publish(rt, [bucket])
+    rt = await runtime()
+    buckets = []
+    for key, starts in touched.items():
+        entry = site_entries.get(key)
+        site_id = key.decode()
+        total = rt.registry.connectors_total(site_id)
+        buckets += [site_bucket(site_id, entry.state, s, total, final=False) for s in sorted(starts)]
+        site_entries.set(key, entry)
+    touched.clear()
+    await _publish(rt, buckets)
 
 
 async def _on_watermark(partition: int, input_partition: int, watermark_ms: int) -> None:
@@ -116,7 +133,7 @@ def _low(progress: dict[str, Any]) -> int:
 
 async def _finalise(rt: Any, partition: int, low_watermark_ms: int) -> None:
     finals: list[SiteBucket] = []
-    for key in list(site_state.keys()):
+    for key in site_entries.known_keys():
         seen = site_entries.peek(key)
         if seen.partition != partition or not seen.state.due(low_watermark_ms, rt.rules):
             continue

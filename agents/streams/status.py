@@ -36,7 +36,6 @@ from agents.runtime import Runtime, runtime
 from agents.streams.meter import assigned_input_partitions, partition_heard, partition_watermark, recall
 from agents.topics import (
     alerts,
-    charger_status,
     charger_statuses,
     connector_state,
     connector_status,
@@ -199,7 +198,7 @@ _indexes: dict[int, PartitionIndex] = {}
 def _build_index(partition: int, rt: Runtime) -> PartitionIndex:
     """After an assignment: one scan of the table for this partition's chargers."""
     idx = _indexes[partition] = PartitionIndex()
-    for key in list(charger_status.keys()):
+    for key in charger_statuses.known_keys():
         if key.startswith(INGESTION_KEY):
             continue
         s = charger_statuses.peek(key)

@@ -70,6 +70,29 @@ def test_bytes_changed_under_it_are_decoded_again() -> None:
 def test_forget_drops_every_value() -> None:
     view, _, codec = make()
     view.set(b"k", [1])
+    view.settle()
     view.forget()
     assert view.peek(b"k") == [1]
     assert codec.decodes == 1
+
+
+def test_a_value_set_many_times_in_an_event_is_encoded_once_when_it_settles() -> None:
+    view, table, codec = make()
+    encodes = []
+    view._encode = lambda v: encodes.append(v) or codec.encode(v)  # type: ignore[func-returns-value]
+    value = view.get(b"k")
+    for n in range(3):
+        value.append(n)
+        view.set(b"k", value)
+        assert view.peek(b"k") == value  # read back within the event
+    assert b"k" not in table and view.known_keys() == [b"k"]
+    view.settle()
+    assert table[b"k"] == b"[0,1,2]" and len(encodes) == 1
+
+
+def test_a_value_set_then_read_again_for_change_is_still_written() -> None:
+    view, table, _ = make()
+    view.set(b"k", [1])
+    view.get(b"k").append(2)
+    view.settle()
+    assert table[b"k"] == b"[1,2]"
