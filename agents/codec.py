@@ -77,19 +77,21 @@ def decode_int(raw: bytes | None) -> int:
 
 
 def encode_contribution(c: Contribution) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "contribution",
-            "site_id": c.site_id,
-            "bucket_start": c.bucket_start,
-            "evse_key": c.evse_key,
-            "readings": c.readings,
-            "energy_wh": c.energy_wh,
-            "powers": c.powers,
-            "carried_power_w": c.carried_power_w,
-            "reported": c.reported,
-        }
-    )
+    return orjson.dumps(_contribution_doc(c))
+
+
+def _contribution_doc(c: Contribution) -> dict[str, Any]:
+    return {
+        "type": "contribution",
+        "site_id": c.site_id,
+        "bucket_start": c.bucket_start,
+        "evse_key": c.evse_key,
+        "readings": c.readings,
+        "energy_wh": c.energy_wh,
+        "powers": c.powers,
+        "carried_power_w": c.carried_power_w,
+        "reported": c.reported,
+    }
 
 
 def encode_watermark(input_partition: int, watermark_ms: int) -> bytes:
@@ -97,22 +99,44 @@ def encode_watermark(input_partition: int, watermark_ms: int) -> bytes:
 
 
 def encode_change(c: Change) -> bytes:
+    return orjson.dumps(_change_doc(c))
+
+
+def _change_doc(c: Change) -> dict[str, Any]:
+    return {
+        "type": "change",
+        "site_id": c.site_id,
+        "charger_id": c.charger_id,
+        "ts": c.ts_ms,
+        "connector": c.connector,
+        "class": c.cls.value if c.cls else None,
+        "offline": c.offline,
+    }
+
+
+def encode_bundle(items: list[Contribution | Change]) -> bytes:
+    """Contributions and changes of one stage-1 batch for one stage-2 partition, in order."""
     return orjson.dumps(
         {
-            "type": "change",
-            "site_id": c.site_id,
-            "charger_id": c.charger_id,
-            "ts": c.ts_ms,
-            "connector": c.connector,
-            "class": c.cls.value if c.cls else None,
-            "offline": c.offline,
+            "type": "bundle",
+            "items": [_change_doc(i) if isinstance(i, Change) else _contribution_doc(i) for i in items],
         }
     )
 
 
-def decode_stage2(raw: bytes) -> Contribution | Change | tuple[int, int]:
-    """A contribution, a status/liveness change, or (input partition, watermark)."""
+Stage2Item = Contribution | Change | tuple[int, int]
+
+
+def decode_stage2(raw: bytes) -> list[Stage2Item]:
+    """The items of a stage-2 record: contributions, status/liveness changes, or (input
+    partition, watermark)."""
     d = orjson.loads(raw)
+    if d["type"] == "bundle":
+        return [_item(i) for i in d["items"]]
+    return [_item(d)]
+
+
+def _item(d: dict[str, Any]) -> Stage2Item:
     if d["type"] == "watermark":
         return int(d["partition"]), int(d["watermark_ms"])
     if d["type"] == "change":

@@ -1,10 +1,10 @@
 """A clock for judging input topics idle: wall time less the time the worker was stalled.
 
-One agent reads every input partition, one message at a time. A message that takes
-longer than ``stall_s`` is waiting on something (Cassandra down, a broker restarting), and
-meanwhile no topic is read. That time must not count as the topics' silence: every
-partition would look idle, its watermark would jump to the wall clock, and the backlog
-behind the stall would all be late.
+One agent reads every input partition, one message (a batch of records: agents/consumer.py)
+at a time. A message that takes longer than ``stall_s`` is waiting on something (Cassandra
+down, a broker restarting), and meanwhile no topic is read. That time must not count as
+the topics' silence: every partition would look idle, its watermark would jump to the wall
+clock, and the backlog behind the stall would all be late.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 import faust
 import orjson
 
+from agents import codec
 from agents.app import app
 from agents.consumer import batch_records
 from agents.domain.envelope import Envelope, decode
@@ -22,7 +23,8 @@ from agents.held_state import settled, unsettled
 from agents.metrics import metrics
 from agents.sinks.timeseries import write_owner
 from agents.streams import meter, status
-from agents.topics import CHARGER_TABLES, charger_input, settings
+from agents.streams.stage2_outbox import Item, Stage2Outbox, collecting
+from agents.topics import CHARGER_TABLES, charger_input, emit, settings, site_contributions
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,15 @@ log = logging.getLogger(__name__)
 async def charger_stage(stream: faust.StreamT[Any]) -> None:
     async for event in stream.events():
         batch = event.message  # one per partition and fetch (agents/consumer.py)
-        with settled(batch, *CHARGER_TABLES):
+        outbox = Stage2Outbox(settings.topic_partitions)
+        with settled(batch, *CHARGER_TABLES), meter.in_flight(batch.partition), collecting(outbox):
             for msg in unsettled(batch_records(batch)):
                 await _record(msg)
+            await outbox.send(_to_stage2)
+
+
+async def _to_stage2(partition: int, items: list[Item]) -> None:
+    await emit(site_contributions, value=codec.encode_bundle(items), partition=partition)
 
 
 async def _record(msg: Any) -> None:
@@ -42,12 +50,11 @@ async def _record(msg: Any) -> None:
         return
     started = time.perf_counter()
     write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
-    with meter.in_flight(msg.partition):
-        try:
-            await _process(msg)
-        except Exception as exc:  # a bug of ours: the rest of the batch goes on
-            log.exception("processing %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
-            await meter.dead_letter(msg, Rejected.of(Reason.PROCESSING_ERROR, exc))
+    try:
+        await _process(msg)
+    except Exception as exc:  # a bug of ours: the rest of the batch goes on
+        log.exception("processing %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+        await meter.dead_letter(msg, Rejected.of(Reason.PROCESSING_ERROR, exc))
     metrics.processing.labels("charger").observe(time.perf_counter() - started)
 
 

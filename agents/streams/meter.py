@@ -25,6 +25,7 @@ from agents.registry import UNASSIGNED_SITE
 from agents.runtime import built, runtime
 from agents.sinks.dead_letter import dead_letter_headers
 from agents.sinks.timeseries import StoreError
+from agents.streams.stage2_outbox import to_stage2
 from agents.topics import (
     charger_states,
     dead_letter_topic,
@@ -96,7 +97,7 @@ async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: in
     await rt.store.write_samples(update.samples)
     await rt.store.revise_sample_power(update.revisions)
     for c in update.contributions:
-        await emit(site_contributions, key=c.site_id.encode(), value=codec.encode_contribution(c))
+        to_stage2(c)
     metrics.events.labels(msg.topic, "processed").inc()
     for q in quirks + [q for r in readings for q in r.quirks]:
         metrics.quirks.labels(q).inc()
@@ -117,14 +118,14 @@ def _unknown_charger() -> str:
     return UNASSIGNED_SITE
 
 
-_held: dict[int, int] = {}  # partition -> the watermark to publish while a message is in flight
+_held: dict[int, int] = {}  # partition -> the watermark to publish while a batch is in flight
 
 
 @contextmanager
 def in_flight(partition: int) -> Iterator[None]:
-    """While one message of the partition is processed (it awaits sends and writes, and the
+    """While a batch of the partition is processed (it awaits sends and writes, and the
     watermark timer may run meanwhile), publish the watermark from before it: stage 2 must
-    not close a bucket ahead of this message's contributions."""
+    not close a bucket ahead of this batch's contributions, sent at its end."""
     _held[partition] = partition_watermark(partition)
     _clock.message_started(time.monotonic())
     try:

@@ -54,18 +54,28 @@ async def _record(msg: Any, touched: Touched) -> None:
     started = time.perf_counter()
     write_owner.set(msg)  # rows refused later, at a commit, are dead-lettered as this record
     try:
-        item = codec.decode_stage2(msg.value)
-        if isinstance(item, tuple):
-            await _publish_touched(touched)  # before the watermark finalises any of them
-            await _on_watermark(msg.partition, *item)
-        elif isinstance(item, Change):
-            await _on_change(msg.partition, item)
-        else:
-            _on_contribution(msg.partition, item, touched)
+        items = codec.decode_stage2(msg.value)
     except Exception:  # a bug of ours (stage 2 reads only what stage 1 wrote): go on
-        log.exception("stage 2: %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+        items = []
+        log.exception("stage 2: %s[%d]@%d undecodable", msg.topic, msg.partition, msg.offset)
         metrics.events.labels(msg.topic, "processing_error").inc()
+    for item in items:
+        try:
+            await _item(msg.partition, item, touched)
+        except Exception:  # a bug of ours: the record's other items go on
+            log.exception("stage 2: an item of %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+            metrics.events.labels(msg.topic, "processing_error").inc()
     metrics.processing.labels("site").observe(time.perf_counter() - started)
+
+
+async def _item(partition: int, item: codec.Stage2Item, touched: Touched) -> None:
+    if isinstance(item, tuple):
+        await _publish_touched(touched)  # before the watermark finalises any of them
+        await _on_watermark(partition, *item)
+    elif isinstance(item, Change):
+        await _on_change(partition, item)
+    else:
+        _on_contribution(partition, item, touched)
 
 
 async def _on_change(partition: int, change: Change) -> None:

@@ -34,6 +34,7 @@ from agents.metrics import metrics
 from agents.registry import UNASSIGNED_SITE
 from agents.runtime import Runtime, runtime
 from agents.streams.meter import assigned_input_partitions, partition_heard, partition_watermark, recall
+from agents.streams.stage2_outbox import to_stage2
 from agents.topics import (
     alerts,
     charger_statuses,
@@ -41,7 +42,6 @@ from agents.topics import (
     connector_status,
     emit,
     settings,
-    site_contributions,
     ticks,
 )
 
@@ -118,7 +118,7 @@ class _Outbox:
         for r in self.history:
             await emit(connector_status, key=key, value=orjson.dumps(r))
         for c in self.changes:
-            await emit(site_contributions, key=c.site_id.encode(), value=codec.encode_change(c))
+            to_stage2(c)
         if self.history:
             await rt.store.write_rows(
                 "connector_status_history", [records.connector_status_row(r) for r in self.history]
