@@ -13,7 +13,9 @@ Variants:
   d2  the Python ceiling: confluent-kafka batch consumer + orjson + dict aggregation
   mem memory per connector: a on two inputs of its own, of a fifth of --connectors and
       ten times that (10,000 and 100,000 at the default)
-Still to come (the performance issue): latency.
+  lat latency: a under a steady offered load (half of a's events/s from this run, or
+      --latency-rate), probes timed from received_at to the derived site power, their
+      Cassandra row, fault alerts and offline detection (bench/latency.py)
 
 Events/s is measured up to the moment every input record is processed (for a, b and c:
 the consumer group has committed every input offset, and then every offset of its
@@ -81,12 +83,8 @@ class Result:
 def preload(bootstrap: str, prefix: str, *, events: int, connectors: int, partitions: int, seed: int) -> int:
     """Create the input topics and fill them with the simulator's first `events` messages."""
     from confluent_kafka import Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    names = [f"{prefix}ocpp.{a}" for a in ACTIONS] + [f"{prefix}chargers"]
-    for f in admin.create_topics([NewTopic(n, partitions, 1) for n in names]).values():
-        f.result(60)
+    create_inputs(bootstrap, prefix, partitions)
     n_chargers = max(1, round(connectors / 1.4))  # the simulator gives 1.4 EVSEs per charger on average
     per_site = 10
     # Dense, as a large network is: every connector busy and sampled every 10 s, the
@@ -122,7 +120,17 @@ def preload(bootstrap: str, prefix: str, *, events: int, connectors: int, partit
     return sent
 
 
-def _proc_cpu(pid: int) -> float:
+def create_inputs(bootstrap: str, prefix: str, partitions: int) -> None:
+    """The input topics and the charger registry topic, under ``prefix``."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [f"{prefix}ocpp.{a}" for a in ACTIONS] + [f"{prefix}chargers"]
+    for f in admin.create_topics([NewTopic(n, partitions, 1) for n in names]).values():
+        f.result(60)
+
+
+def proc_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -160,7 +168,7 @@ def _offsets(bootstrap: str, group: str, topics: Sequence[str]) -> dict[tuple[st
         c.close()
 
 
-def _lag(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
+def lag(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
     """(records committed by the group, records in the topics); the topics are never trimmed."""
     offsets = _offsets(bootstrap, group, topics).values()
     return sum(min(done, high) for done, high in offsets), sum(high for _, high in offsets)
@@ -173,25 +181,7 @@ def run_chargestream(
     processes in one group on the same input."""
     name = name or ("a" if workers == 1 else f"a{workers}")
     app_id = f"{prefix}{name}"
-    env = {
-        **os.environ,
-        "CHARGESTREAM_KAFKA_BOOTSTRAP": bootstrap,
-        "CHARGESTREAM_APP_ID": app_id,
-        "CHARGESTREAM_TOPIC_PARTITIONS": str(partitions),
-        **renamed_topics(Settings.model_construct(), lambda t: prefix + t, inputs=True),
-        # Outputs and the stage-2 topic of this run's own (a and a2 read the same input).
-        **renamed_topics(Settings.model_construct(), lambda t: f"{app_id}.{t}"),
-        "CHARGESTREAM_REGISTRY_TOPIC": f"{prefix}chargers",
-        "CHARGESTREAM_CASSANDRA_KEYSPACE": _keyspace(app_id),
-        "CHARGESTREAM_TIMESERIES_BACKEND": sink,
-    }
-    subprocess.run(
-        [sys.executable, "-m", "agents", "migrate"],
-        env=env,
-        check=True,
-        timeout=300,
-        stdout=subprocess.DEVNULL,
-    )
+    env = chargestream_env(bootstrap, prefix, app_id, sink, partitions)
     inputs = [f"{prefix}ocpp.{a}" for a in ACTIONS]
     internal = [env["CHARGESTREAM_SITE_CONTRIBUTIONS_TOPIC"]]
     command = [sys.executable, "-m", "agents", "worker", "--loglevel", "warn"]
@@ -211,6 +201,34 @@ def run_chargestream(
         internal=internal,
         log_name=f"{prefix}{name}.log",
     )
+
+
+def chargestream_env(
+    bootstrap: str, prefix: str, app_id: str, sink: str, partitions: int, **extra: str
+) -> dict[str, str]:
+    """The environment of a chargestream worker on the inputs under ``prefix``, with outputs,
+    internal topics and keyspace of its own (named after ``app_id``), made by `migrate`."""
+    env = {
+        **os.environ,
+        "CHARGESTREAM_KAFKA_BOOTSTRAP": bootstrap,
+        "CHARGESTREAM_APP_ID": app_id,
+        "CHARGESTREAM_TOPIC_PARTITIONS": str(partitions),
+        **renamed_topics(Settings.model_construct(), lambda t: prefix + t, inputs=True),
+        # Outputs and the stage-2 topic of this run's own (a and a2 read the same input).
+        **renamed_topics(Settings.model_construct(), lambda t: f"{app_id}.{t}"),
+        "CHARGESTREAM_REGISTRY_TOPIC": f"{prefix}chargers",
+        "CHARGESTREAM_CASSANDRA_KEYSPACE": _keyspace(app_id),
+        "CHARGESTREAM_TIMESERIES_BACKEND": sink,
+        **extra,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "agents", "migrate"],
+        env=env,
+        check=True,
+        timeout=300,
+        stdout=subprocess.DEVNULL,
+    )
+    return env
 
 
 def run_tutorial(bootstrap: str, prefix: str, events: int, partitions: int) -> Result:
@@ -325,14 +343,7 @@ def _drain(
     it to that moment. CPU is the processes' sum, peak RSS their
     largest."""
     log = REPO / "var" / "bench" / log_name
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        procs = [
-            subprocess.Popen(
-                command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-            for command, env in processes
-        ]
+    procs = start_processes(processes, log_name)
     launched = time.monotonic()
     try:
         started, untimed = None, 0
@@ -342,7 +353,7 @@ def _drain(
         while time.monotonic() < deadline:
             if exited := [p.returncode for p in procs if p.poll() is not None]:
                 raise RuntimeError(f"variant {variant} exited {exited[0]}; see {log}")
-            done, total = _lag(bootstrap, group, inputs)
+            done, total = lag(bootstrap, group, inputs)
             if done and started is None:
                 # The clock starts at the first commit seen; what that commit already
                 # covers (a whole first batch) is not timed.
@@ -370,17 +381,33 @@ def _drain(
             raise TimeoutError(f"variant {variant} did not drain in an hour")
         seconds = time.monotonic() - (started or time.monotonic())
         count = total if events is None else events  # None: every record of its inputs
-        cpu = sum(_proc_cpu(p.pid) for p in procs)
+        cpu = sum(proc_cpu(p.pid) for p in procs)
         peak, now = (max(_proc_mib(p.pid, f) for p in procs) for f in ("VmHWM", "VmRSS"))
         if total > untimed:
             return Result(variant, count, seconds, cpu, peak, now, timed_events=total - untimed)
         # All of it in the first commit (a tiny input): every record, start-up included.
         return Result(variant, count, time.monotonic() - launched, cpu, peak, now)
     finally:
-        _stop(procs)
+        stop_processes(procs)
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def start_processes(
+    processes: list[tuple[list[str], dict[str, str]]], log_name: str
+) -> list[subprocess.Popen[bytes]]:
+    """Start (command, environment) pairs, each in a session of its own, output to one log
+    under var/bench/."""
+    log = REPO / "var" / "bench" / log_name
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        return [
+            subprocess.Popen(
+                command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            for command, env in processes
+        ]
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
     for p in procs:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
@@ -469,7 +496,7 @@ def report(
 
 
 def _run_variant(
-    variant: str, args: argparse.Namespace, prefix: str, events: int, notes: list[str]
+    variant: str, args: argparse.Namespace, prefix: str, events: int, notes: list[str], *, done: list[Result]
 ) -> list[Result]:
     if variant == "a":
         return [run_chargestream(args.bootstrap, prefix, events, args.sink, args.partitions)]
@@ -487,6 +514,25 @@ def _run_variant(
         )
         notes.append(note)
         return runs
+    elif variant == "lat":
+        from bench.latency import run_latency
+
+        rate = args.latency_rate
+        if not rate:
+            measured = [r.rate for r in done if r.variant == "a"]
+            if not measured:
+                raise SystemExit("variant lat: run a before it, or give --latency-rate")
+            rate = measured[0] / 2
+        notes += run_latency(
+            args.bootstrap,
+            prefix,
+            rate=rate,
+            seconds=args.latency_seconds,
+            sink=args.sink,
+            partitions=args.partitions,
+            seed=args.seed,
+        )
+        return []
     elif variant == "b":
         return [run_tutorial(args.bootstrap, prefix, events, args.partitions)]
     elif variant == "c":
@@ -504,7 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--connectors", type=int, default=50_000)
     p.add_argument("--partitions", type=int, default=8)
-    p.add_argument("--variants", default="a,a2,b,c,d1,d2,mem")
+    p.add_argument("--variants", default="a,a2,b,c,d1,d2,mem,lat")
+    p.add_argument("--latency-rate", type=float, default=0.0, help="events/s offered in lat (0: half of a's)")
+    p.add_argument("--latency-seconds", type=float, default=120.0, help="how long lat's probes run")
     p.add_argument("--sink", choices=["cassandra", "memory"], default="cassandra")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--bootstrap", default=os.environ.get("CHARGESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
@@ -542,12 +590,13 @@ def _bench(args: argparse.Namespace, prefix: str, command: str) -> str:
     for variant in args.variants.split(","):
         print(f"variant {variant} ...", file=sys.stderr)
         try:
-            results += _run_variant(variant, args, prefix, events, notes)
+            results += _run_variant(variant, args, prefix, events, notes, done=results)
         except TimeoutError as exc:  # a stalled worker is a finding to record, not a lost run
             notes.append(f"{variant} did not drain: {exc}")
             print(f"  {exc}", file=sys.stderr)
             continue
-        print(f"  {results[-1]}", file=sys.stderr)
+        if results:
+            print(f"  {results[-1]}", file=sys.stderr)
     return report(results, command, args.sink, events, args.connectors, notes=notes)
 
 

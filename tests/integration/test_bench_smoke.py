@@ -25,6 +25,8 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
             "200",
             "--partitions",
             "2",
+            "--latency-seconds",
+            "20",
             "--bootstrap",
             kafka_bootstrap,
             "--results",
@@ -46,3 +48,4 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
     # rewound partitions with no committed offset; a stall is still a finding, not a crash.
     assert ("| a2 |" in text and "a2/a =" in text) or "a2 did not drain" in text, text
     assert "memory per connector:" in text, text
+    assert "latency at an offered" in text and "| current site power on the derived topic | " in text, text
