@@ -134,6 +134,7 @@ def _run(
     extra_env: dict[str, str] | None = None,
 ) -> Snapshot:
     env = data.env(run, **(extra_env or {}))
+    late_before.clear()
     run_cli(env, "agents", "migrate")
     worker = Worker(env, tmp / run / "w0")
     try:
@@ -142,11 +143,32 @@ def _run(
         wait_for(lambda: _done(data, env, session, worker), 300, f"run {run} to finish", interval=2)
         time.sleep(3)  # writes of the last messages
         snap = Snapshot.take(data, env, session)
+        snap.late = [*_late(worker, "the worker at the end"), *late_before]
         if after is not None:
             after(worker, env)
         return snap
     finally:
         worker.stop()
+
+
+# Late counts of workers stopped before the end of a run (the second worker of a rebalance).
+late_before: list[str] = []
+
+
+def _late(worker: Worker, who: str) -> list[str]:
+    """What the worker found late (none is expected: GRACE_S is longer than the input); a
+    diagnosis for a comparison that fails."""
+    try:
+        page = worker.metrics()
+    except OSError as exc:
+        return [f"{who}: metrics unavailable ({exc})"]
+
+    def total(prefix: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in page.splitlines() if line.startswith(prefix))
+
+    contributions = total("chargestream_late_contributions_total")
+    statuses = total('chargestream_status_changes_total{fate="late"}')
+    return [f"{who}: {contributions:.0f} late contributions, {statuses:.0f} late status changes"]
 
 
 def _done(data: Input, env: dict[str, str], session: Any, worker: Worker) -> bool:
@@ -176,6 +198,7 @@ class Snapshot:
     def __init__(self) -> None:
         self.tables: dict[str, list[tuple[Any, ...]]] = {}
         self.topics: dict[str, dict[Any, Any]] = {}
+        self.late: list[str] = []  # workers' counts of input met after its bucket or window closed
 
     @classmethod
     def take(cls, data: Input, env: dict[str, str], session: Any) -> Snapshot:
@@ -307,6 +330,8 @@ def _assert_same(got: Snapshot, want: Snapshot) -> None:
         changed = {k for k in records.keys() & mine.keys() if records[k] != mine[k]}
         problems += _differences(f"topic {name}", set(mine), set(records))
         problems += [f"topic {name} {k}: {mine[k]} != undisturbed {records[k]}" for k in sorted(changed)[:3]]
+    if problems:
+        problems += ["late input (a diagnosis; expected none):", *got.late]
     assert not problems, "differs from the undisturbed run:\n" + "\n".join(problems)
 
 
@@ -436,6 +461,7 @@ def test_a_second_worker_joins_and_leaves(
         try:
             _processing(second)
             time.sleep(2)
+            late_before.extend(_late(second, "the second worker before it left"))
         finally:
             second.stop()
         return worker
