@@ -166,6 +166,13 @@ class HeldStateConsumer(RewindingConsumer):
         offset = settled_offsets.get((tp.topic, tp.partition))
         return None if offset is None else offset + 1
 
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Faust's drain loop takes the offsets between two events of a partition for a gap
+        to commit past, and files it in an interval tree (and yields the loop) each time:
+        between two batch events that is every batch. Commits go through the settled
+        offsets instead (``_new_offset``), so there is nothing to file. (py-spy, live
+        traffic: ~4 % of the worker.)"""
+
     async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
         # Through every event whose state goes out now, not only those Faust has acked so
         # far (events settle before Faust acks them); Faust flushes the producer again.
