@@ -76,10 +76,6 @@ def decode_int(raw: bytes | None) -> int:
 # --- the internal topic between the stages -----------------------------------------
 
 
-def encode_contribution(c: Contribution) -> bytes:
-    return orjson.dumps(_contribution_doc(c))
-
-
 def _contribution_doc(c: Contribution) -> dict[str, Any]:
     return {
         "type": "contribution",
@@ -96,10 +92,6 @@ def _contribution_doc(c: Contribution) -> dict[str, Any]:
 
 def encode_watermark(input_partition: int, watermark_ms: int) -> bytes:
     return orjson.dumps({"type": "watermark", "partition": input_partition, "watermark_ms": watermark_ms})
-
-
-def encode_change(c: Change) -> bytes:
-    return orjson.dumps(_change_doc(c))
 
 
 def _change_doc(c: Change) -> dict[str, Any]:
@@ -129,7 +121,8 @@ Stage2Item = Contribution | Change | tuple[int, int]
 
 def decode_stage2(raw: bytes) -> list[Stage2Item]:
     """The items of a stage-2 record: contributions, status/liveness changes, or (input
-    partition, watermark)."""
+    partition, watermark). Records of one item each, as stage 1 sent them before bundles,
+    are still read (a topic written by an older version)."""
     d = orjson.loads(raw)
     if d["type"] == "bundle":
         return [_item(i) for i in d["items"]]

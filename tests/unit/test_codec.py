@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import orjson
 import pytest
 
 from agents import codec
@@ -28,9 +29,27 @@ def test_a_site_entry_round_trips() -> None:
     assert (back.partition, back.dirty) == (3, {60_000})
 
 
-def test_a_contribution_round_trips_through_the_stage_2_topic() -> None:
+def test_a_bundle_round_trips_through_the_stage_2_topic() -> None:
     c = Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0),), None, True)
-    assert codec.decode_stage2(codec.encode_contribution(c)) == [c]
+    change = Change("S", "CP1", 61_000, "1/1", CLASSES[0])
+    offline = Change("S", "CP2", 62_000, offline=True)
+    assert codec.decode_stage2(codec.encode_bundle([c, change, offline])) == [c, change, offline]
+
+
+def test_a_record_of_one_item_from_before_bundles_is_still_read() -> None:
+    c = Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0),), None, True)
+    old = {
+        "type": "contribution",
+        "site_id": "S",
+        "bucket_start": 60_000,
+        "evse_key": "C/1",
+        "readings": 3,
+        "energy_wh": 12.5,
+        "powers": [[61_000, 7200.0]],
+        "carried_power_w": None,
+        "reported": True,
+    }
+    assert codec.decode_stage2(orjson.dumps(old)) == [c]
 
 
 @pytest.mark.parametrize("seed", range(10))
