@@ -368,7 +368,7 @@ def run_latency(
     )
     inputs = [f"{own}ocpp.{a}" for a in run.ACTIONS]
     try:
-        offered, cores = _offer(
+        offered, cores, warm_up = _offer(
             producer,
             messages(cfg),
             probes,
@@ -387,7 +387,7 @@ def run_latency(
             w.join(30)
     return [
         f"latency at an offered {offered:,.0f} events/s (asked: {rate:,.0f}; the worker used "
-        f"{cores:.2f} cores meanwhile), probes for {seconds:.0f} s, "
+        f"{cores:.2f} cores meanwhile; warm-up: {warm_up}), probes for {seconds:.0f} s, "
         f"alert raise-after and clear-after 0 s; offline timeout {probes.offline_timeout_ms / 1000:.0f} s; "
         "times in ms (bench/latency.py):",
         "",
@@ -411,10 +411,11 @@ def _offer(  # noqa: PLR0917 (one call site)
     lag: Callable[[], tuple[int, int]],
     worker: list[Any],
     rate: float,
-) -> tuple[float, float]:
+) -> tuple[float, float, str]:
     """Send the fleet's messages as their times come; once the worker keeps up (or after
     WARM_UP_MAX_S), the probes' too for ``seconds``, and the fleet's for SETTLE_S more.
-    Returns the events/s sent while the probes ran, and the worker's CPU (cores) meanwhile."""
+    Returns the events/s sent while the probes ran, the worker's CPU (cores) meanwhile, and
+    how the warm-up ended."""
     from bench.run import proc_cpu
 
     def send(topic: str, key: bytes, value: bytes, at: int) -> None:
@@ -429,6 +430,7 @@ def _offer(  # noqa: PLR0917 (one call site)
     checked, due, sent_from_t0, cpu_from_t0 = 0.0, 0, 0, 0.0
     schedule: list[tuple[int, Callable[[int], tuple[str, str, bytes]]]] = []
     end: float | None = None
+    warm_up = ""
     nxt = next(fleet_messages, None)
     while True:
         now = _now_ms()
@@ -450,11 +452,17 @@ def _offer(  # noqa: PLR0917 (one call site)
                 raise RuntimeError("the worker exited during the latency run")
             if not schedule:
                 done, total = lag()
-                if (mono - begun >= 15 and total - done < max(100, rate)) or mono - begun >= WARM_UP_MAX_S:
+                caught_up = mono - begun >= 15 and total - done < max(100, rate)
+                if caught_up or mono - begun >= WARM_UP_MAX_S:
+                    warm_up = (
+                        f"caught up after {mono - begun:.0f} s"
+                        if caught_up
+                        else f"not caught up after {WARM_UP_MAX_S:.0f} s ({total - done:,} records behind)"
+                    )
                     schedule, sent_from_t0 = probes.schedule(now, seconds), 0
                     cpu_from_t0 = sum(proc_cpu(p.pid) for p in worker)
                     end = time.monotonic() + seconds
             elif end is not None and mono >= end + SETTLE_S:
                 cpu = sum(proc_cpu(p.pid) for p in worker) - cpu_from_t0
-                return sent_from_t0 / (seconds + SETTLE_S), cpu / (seconds + SETTLE_S)
+                return sent_from_t0 / (seconds + SETTLE_S), cpu / (seconds + SETTLE_S), warm_up
         time.sleep(0.002)
