@@ -21,6 +21,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from .landings import Landings
+
 log = logging.getLogger(__name__)
 
 POLL_S = 0.005  # how often a waiting flush or a full queue polls librdkafka
@@ -29,13 +31,6 @@ WARN_EVERY_S = 30.0
 
 class OutputError(RuntimeError):
     """Kafka refused records; the message names the topics and the causes."""
-
-
-class _Waiter:
-    __slots__ = ("mark", "remaining")
-
-    def __init__(self, mark: int, remaining: int) -> None:
-        self.mark, self.remaining = mark, remaining
 
 
 class OutputProducer:
@@ -50,9 +45,7 @@ class OutputProducer:
                 **config,
             }
         )
-        self._next = 0  # sequence number of the next record
-        self._outstanding = 0  # produced, not yet acknowledged or refused
-        self._waiters: list[_Waiter] = []
+        self._landings = Landings()  # records produced, not yet acknowledged or refused
         self._failed: list[str] = []
 
     async def produce(
@@ -64,7 +57,7 @@ class OutputProducer:
         partition: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> None:
-        seq = self._next
+        seq = self._landings.issue()
         kwargs: dict[str, Any] = {
             "key": key,
             "value": value,
@@ -81,35 +74,29 @@ class OutputProducer:
             except BufferError:  # librdkafka's queue is full: let it drain
                 self._producer.poll(0)
                 await asyncio.sleep(POLL_S)
-        self._next += 1
-        self._outstanding += 1
+            except BaseException:  # not produced: nothing to wait for
+                self._landings.landed(seq)
+                raise
         self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
 
     def _done(self, seq: int, err: Any, msg: Any) -> None:
-        self._outstanding -= 1
         if err is not None:
             self._failed.append(f"{msg.topic()}: {err}")
-        for w in self._waiters:
-            if seq < w.mark:
-                w.remaining -= 1
+        self._landings.landed(seq)
 
     async def flush(self) -> None:
         """Until every record produced before the call is acknowledged (not those produced
         meanwhile: under steady input the queue is never empty); OutputError if Kafka
         refused any record since the last flush."""
-        waiter = _Waiter(self._next, self._outstanding)  # every outstanding record is older
-        self._waiters.append(waiter)
         waited = 0.0
-        try:
-            while waiter.remaining > 0:
-                self._producer.poll(0)
+        with self._landings.mark() as mark:
+            while not mark.landed.is_set():
+                self._producer.poll(0)  # delivery reports come only from here
                 await asyncio.sleep(POLL_S)
                 waited += POLL_S
                 if waited >= WARN_EVERY_S:
-                    log.warning("%d records out not yet acknowledged by Kafka; waiting", waiter.remaining)
+                    log.warning("%d records out not yet acknowledged by Kafka; waiting", mark.remaining)
                     waited = 0.0
-        finally:
-            self._waiters.remove(waiter)
         if self._failed:
             failed, self._failed = self._failed, []
             raise OutputError(f"Kafka refused {len(failed)} record(s) out; the first: {failed[0]}")

@@ -32,7 +32,7 @@ import orjson
 
 from agents.config import Settings
 from agents.domain.liveness import LivenessRules
-from agents.simulator import SimConfig, chargers, iso, messages
+from agents.simulator import iso, messages
 
 METER_PROBES = 8
 FAULT_PROBES = 8
@@ -74,8 +74,7 @@ class _MeterProbe:
     site: str
     power: list[int] = field(default_factory=list)  # per reading, increasing
     ts: list[int] = field(default_factory=list)
-    to_topic: list[int] = field(default_factory=list)  # index into Samples
-    to_row: list[int] = field(default_factory=list)
+    sample: list[int] = field(default_factory=list)  # per reading: its index in the Samples
     energy_wh: float = 0.0
     topic_done: int = 0  # readings seen on the derived topic so far
     row_done: int = 0
@@ -144,8 +143,8 @@ class Probes:
             p.power.append(power)
             p.energy_wh += power * METER_EVERY_S / 3600
             p.ts.append(now)
-            p.to_topic.append(self.power.add(now))
-            p.to_row.append(self.row.add(now))
+            p.sample.append(self.power.add(now))
+            self.row.add(now)  # the same index: only meter probes add to either
         payload = {
             "connectorId": 1,
             "meterValue": [
@@ -187,13 +186,13 @@ class Probes:
             for p in self.meters:
                 if p.site == site:
                     while p.topic_done < len(p.power) and p.power[p.topic_done] <= current_power_w:
-                        self.power.seen.setdefault(p.to_topic[p.topic_done], at)
+                        self.power.seen.setdefault(p.sample[p.topic_done], at)
                         p.topic_done += 1
 
     def saw_row(self, p: _MeterProbe, ts_ms: int, at: int) -> None:
         with self.lock:
             while p.row_done < len(p.ts) and p.ts[p.row_done] <= ts_ms:
-                self.row.seen.setdefault(p.to_row[p.row_done], at)
+                self.row.seen.setdefault(p.sample[p.row_done], at)
                 p.row_done += 1
 
     def saw_alert(self, alert: dict[str, Any], at: int) -> None:
@@ -226,25 +225,6 @@ def _envelope(charger: str, site: str, action: str, now: int, payload: dict[str,
         "payload": payload,
     }
     return orjson.dumps(doc)
-
-
-def fleet(rate: float, seed: int, start_ms: int, seconds: float, prefix: str) -> SimConfig:
-    """A fleet that offers about ``rate`` events/s (as bench/run.py's preload, every connector
-    busy: measured, a message per connector every ~9 s)."""
-    connectors = max(10, int(rate * 9))
-    n_chargers = max(1, round(connectors / 1.4))
-    per_site = 10
-    return SimConfig(
-        sites=max(1, n_chargers // per_site),
-        chargers_per_site=min(per_site, n_chargers),
-        seed=seed,
-        start_ms=start_ms,
-        duration_s=seconds,
-        idle_minutes=(0.1, 1.0),
-        session_minutes=(30.0, 120.0),
-        share_malformed=0.001,
-        prefix=prefix,
-    )
 
 
 class _Watcher(threading.Thread):
@@ -338,18 +318,15 @@ def run_latency(
             settings.heartbeat_interval_seconds, settings.missed_heartbeats, settings.offline_grace_seconds
         )
     )
-    cfg = fleet(rate, seed, _now_ms(), WARM_UP_MAX_S + seconds + SETTLE_S + 60, own)
+    # A fleet that offers about ``rate`` events/s: as preloaded, every connector busy
+    # (measured: a message per connector every ~9 s).
+    duration_s = WARM_UP_MAX_S + seconds + SETTLE_S + 60
+    cfg = run.dense_fleet(
+        max(10, int(rate * 9)), seed=seed, start_ms=_now_ms(), duration_s=duration_s, prefix=own
+    )
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 5})
-    registry = [
-        (
-            ch.id.encode(),
-            orjson.dumps(
-                {"site_id": ch.site, "connectors": ch.evses, "heartbeat_interval_s": cfg.heartbeat_interval_s}
-            ),
-        )
-        for ch in chargers(cfg)
-    ]
-    for key, value in [*registry, *probes.registry()]:
+    run.publish_registry(producer, f"{own}chargers", cfg)
+    for key, value in probes.registry():
         producer.produce(f"{own}chargers", key=key, value=value)
     producer.flush(60)
     app_id = f"{own}a"
@@ -416,15 +393,7 @@ def _offer(  # noqa: PLR0917 (one call site)
     WARM_UP_MAX_S), the probes' too for ``seconds``, and the fleet's for SETTLE_S more.
     Returns the events/s sent while the probes ran, the worker's CPU (cores) meanwhile, and
     how the warm-up ended."""
-    from bench.run import proc_cpu
-
-    def send(topic: str, key: bytes, value: bytes, at: int) -> None:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, timestamp=at)
-                return
-            except BufferError:
-                producer.poll(0.05)
+    from bench.run import proc_cpu, produce
 
     begun = time.monotonic()
     checked, due, sent_from_t0, cpu_from_t0 = 0.0, 0, 0, 0.0
@@ -436,12 +405,12 @@ def _offer(  # noqa: PLR0917 (one call site)
         now = _now_ms()
         while nxt is not None and nxt[0] <= now:
             at, topic, key, value = nxt
-            send(topic, key, value, at)  # the simulator's topics carry the run's prefix
+            produce(producer, topic, key, value, at)  # the simulator's topics carry the run's prefix
             sent_from_t0 += 1
             nxt = next(fleet_messages, None)
         while due < len(schedule) and schedule[due][0] <= now:
             action, charger, value = schedule[due][1](now)
-            send(f"{topic_prefix}ocpp.{action}", charger.encode(), value, now)
+            produce(producer, f"{topic_prefix}ocpp.{action}", charger.encode(), value, now)
             sent_from_t0 += 1
             due += 1
         producer.poll(0)

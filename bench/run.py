@@ -85,39 +85,56 @@ def preload(bootstrap: str, prefix: str, *, events: int, connectors: int, partit
     from confluent_kafka import Producer
 
     create_inputs(bootstrap, prefix, partitions)
-    n_chargers = max(1, round(connectors / 1.4))  # the simulator gives 1.4 EVSEs per charger on average
-    per_site = 10
-    # Dense, as a large network is: every connector busy and sampled every 10 s, the
-    # period just long enough for the events asked for (plus a margin for idle time).
+    # The period just long enough for the events asked for (plus a margin for idle time).
     duration_s = max(120, int(events / connectors * 10 * 1.5))
-    cfg = SimConfig(
-        sites=max(1, n_chargers // per_site),
-        chargers_per_site=min(per_site, n_chargers),
-        seed=seed,
-        start_ms=int(time.time() * 1000) - duration_s * 1000,
-        duration_s=duration_s,
-        idle_minutes=(0.1, 1.0),
-        session_minutes=(30.0, 120.0),
-        share_malformed=0.001,
-    )
+    start_ms = int(time.time() * 1000) - duration_s * 1000
+    cfg = dense_fleet(connectors, seed=seed, start_ms=start_ms, duration_s=duration_s, prefix=prefix)
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 50})
-    for ch in chargers(cfg):
-        entry = {"site_id": ch.site, "connectors": ch.evses, "heartbeat_interval_s": cfg.heartbeat_interval_s}
-        producer.produce(f"{prefix}chargers", key=ch.id.encode(), value=orjson.dumps(entry))
+    publish_registry(producer, f"{prefix}chargers", cfg)
     sent = 0
     for at, topic, key, value in messages(cfg):
-        while True:
-            try:
-                producer.produce(prefix + topic, key=key, value=value, timestamp=at)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce(producer, topic, key, value, at)  # the simulator's topics carry the prefix
         sent += 1
         if sent >= events:
             break
     if producer.flush(300):
         raise RuntimeError("preload: messages left undelivered")
     return sent
+
+
+def dense_fleet(connectors: int, *, seed: int, start_ms: int, duration_s: float, prefix: str) -> SimConfig:
+    """About ``connectors`` connectors, dense as a large network is: every connector busy
+    and sampled every 10 s (the simulator gives 1.4 EVSEs per charger on average)."""
+    n_chargers = max(1, round(connectors / 1.4))
+    per_site = 10
+    return SimConfig(
+        sites=max(1, n_chargers // per_site),
+        chargers_per_site=min(per_site, n_chargers),
+        seed=seed,
+        start_ms=start_ms,
+        duration_s=duration_s,
+        idle_minutes=(0.1, 1.0),
+        session_minutes=(30.0, 120.0),
+        share_malformed=0.001,
+        prefix=prefix,
+    )
+
+
+def publish_registry(producer: Any, topic: str, cfg: SimConfig) -> None:
+    """The fleet's chargers onto the charger registry topic."""
+    for ch in chargers(cfg):
+        entry = {"site_id": ch.site, "connectors": ch.evses, "heartbeat_interval_s": cfg.heartbeat_interval_s}
+        producer.produce(topic, key=ch.id.encode(), value=orjson.dumps(entry))
+
+
+def produce(producer: Any, topic: str, key: bytes, value: bytes, at_ms: int) -> None:
+    """One record, waiting while the producer's queue is full."""
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, timestamp=at_ms)
+            return
+        except BufferError:
+            producer.poll(0.05)
 
 
 def create_inputs(bootstrap: str, prefix: str, partitions: int) -> None:

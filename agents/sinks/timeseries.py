@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from agents.domain.buckets import SiteBucket
 from agents.domain.charger import PowerRevision, SampleRow
 from agents.domain.power import Power
+from agents.landings import Landings
 from agents.metrics import metrics
 
 log = logging.getLogger(__name__)
@@ -347,15 +348,6 @@ class _Write:
         self.attempts, self.delay_s, self.started = 0, 0.1, time.perf_counter()
 
 
-class _Waiter:
-    __slots__ = ("event", "mark", "remaining")
-
-    def __init__(self, mark: int, remaining: int) -> None:
-        self.mark, self.remaining, self.event = mark, remaining, asyncio.Event()
-        if remaining <= 0:
-            self.event.set()
-
-
 class CassandraStore:
     """cassandra-driver behind the interface: prepared statements, written behind.
 
@@ -391,9 +383,7 @@ class CassandraStore:
         self._timeout_s = timeout_s
         self._transient = _transient_errors()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._next = 0  # sequence number of the next write
-        self._outstanding = 0  # issued, not landed or refused
-        self._waiters: list[_Waiter] = []
+        self._landings = Landings()  # writes issued, not landed or refused
         self._completed: deque[tuple[_Write, BaseException | None]] = deque()  # from the driver's thread
         self._wake_pending = False
         self._refused: list[Refusal] = []
@@ -430,12 +420,8 @@ class CassandraStore:
             await self._issue(statement, v if timestamped else (*v, self._issued_at_us()), table)
 
     async def flush(self) -> list[Refusal]:
-        waiter = _Waiter(self._next, self._outstanding)  # every outstanding write is older
-        self._waiters.append(waiter)
-        try:
-            await waiter.event.wait()  # not the writes issued while this waits
-        finally:
-            self._waiters.remove(waiter)
+        with self._landings.mark() as mark:
+            await mark.landed.wait()  # not the writes issued while this waits
         refused, self._refused = self._refused, []
         return refused
 
@@ -446,10 +432,7 @@ class CassandraStore:
     async def _issue(self, statement: Any, values: tuple[Any, ...] | None, table: str) -> None:
         await self._slots.acquire()
         self._loop = asyncio.get_running_loop()  # where completions are taken
-        write = _Write(statement, values, table, write_owner.get(), self._next)
-        self._next += 1
-        self._outstanding += 1
-        self._send(write)
+        self._send(_Write(statement, values, table, write_owner.get(), self._landings.issue()))
 
     def _send(self, w: _Write) -> None:
         w.attempts += 1
@@ -498,13 +481,8 @@ class CassandraStore:
                 self._done(w)
 
     def _done(self, w: _Write) -> None:
-        self._outstanding -= 1
         self._slots.release()
-        for waiter in self._waiters:
-            if w.seq < waiter.mark:
-                waiter.remaining -= 1
-                if waiter.remaining == 0:
-                    waiter.event.set()
+        self._landings.landed(w.seq)
 
     async def close(self) -> None:
         return None  # the session belongs to whoever connected it

@@ -38,21 +38,22 @@ class Stage2Outbox:
     def __init__(self, partitions: int) -> None:
         self._partitions = partitions
         self._items: dict[int, list[Item | None]] = {}  # stage-2 partition -> items in order
-        self._contributions: dict[tuple[str, str, int], tuple[int, int]] = {}  # -> (partition, index)
+        # (site, EVSE, bucket) -> where in its partition's items the contribution is
+        self._contributions: dict[tuple[str, str, int], int] = {}
 
     def add(self, item: Item) -> None:
         q = partition_of(item.site_id, self._partitions)
         items = self._items.setdefault(q, [])
         if isinstance(item, Contribution):
             key = (item.site_id, item.evse_key, item.bucket_start)
-            held = self._contributions.get(key)
-            if held is not None:
-                old = items[held[1]]
+            at = self._contributions.get(key)
+            if at is not None:
+                old = items[at]
                 assert isinstance(old, Contribution)
                 if old.readings > item.readings:
                     return
-                items[held[1]] = None  # superseded: this one goes in at its own place
-            self._contributions[key] = (q, len(items))
+                items[at] = None  # superseded: this one goes in at its own place
+            self._contributions[key] = len(items)
         items.append(item)
 
     async def send(self, emit: Callable[[int, list[Item]], Awaitable[Any]]) -> None:

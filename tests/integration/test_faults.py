@@ -162,12 +162,8 @@ def _late(worker: Worker, who: str) -> list[str]:
         page = worker.metrics()
     except OSError as exc:
         return [f"{who}: metrics unavailable ({exc})"]
-
-    def total(prefix: str) -> float:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in page.splitlines() if line.startswith(prefix))
-
-    contributions = total("chargestream_late_contributions_total")
-    statuses = total('chargestream_status_changes_total{fate="late"}')
+    contributions = _metric_sum(page, "chargestream_late_contributions_total")
+    statuses = _metric_sum(page, "chargestream_status_changes_total", 'fate="late"')
     return [f"{who}: {contributions:.0f} late contributions, {statuses:.0f} late status changes"]
 
 
@@ -487,8 +483,13 @@ def _input_lag(data: Input, env: dict[str, str]) -> dict[str, int]:
         consumer.close()
 
 
-def _metric_sum(text: str, name: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+def _metric_sum(text: str, name: str, label: str = "") -> float:
+    """The sum of the metric's samples (those with ``label``, as `k="v"`, if given)."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.split("{", 1)[0].split(" ", 1)[0] == name and label in line
+    )
 
 
 def _stop_within_bound(worker: Worker) -> None:
