@@ -19,6 +19,8 @@ Faust's consumer (faust-streaming 0.15) lost input records after a rebalance in 
   second worker joined and left. Here a partition's records are dropped when it was paused
   or sought after their batch was fetched, and the partitions are sought to their
   committed offsets again (a batch fetched while a seek ran may be read past it already).
+  The same holds for records waiting in the time-ordered merge: a seek's own reads can
+  arrive while it runs, so those dropped after a seek are read again by another seek.
 
 And one crash: Faust's livelock detector reads each partition's position, which aiokafka
 asserts is known; it is not while the partition waits for an offset reset (just after
@@ -87,6 +89,10 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         # Faust's TP are equal tuples, so either finds the other)
         self._moved: dict[TP, int] = {}
         self._batch_after = 0  # the moves done before the batch now handed over was fetched
+        # Records were dropped after a seek, and the fetcher may have read past them since:
+        # seek to the committed offsets again (getmany does, as for a stale batch).
+        self._reseek = False
+        self._merged_in = 0  # records put into the merge so far (seeks check for new ones)
         self._time_order: TimeOrder[TP, Message] = TimeOrder(lambda m: m.timestamp, MAX_WAIT_S)
         # Where each stream partition's reading began at its last seek to the committed
         # offsets (0: from the beginning): before any record of it is processed, all from
@@ -94,6 +100,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         self.read_from: dict[TP, int] = {}
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
+        merged_in = self._merged_in
         committed: Mapping[Any, int] = await super().seek_to_committed()
         # Table changelogs are not committed: Faust's recovery seeks those itself.
         unseeked = [tp for tp, offset in committed.items() if not offset and not self._is_changelog_tp(tp)]
@@ -101,12 +108,19 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             await self._thread.seek_to_beginning(*unseeked)
         streams = {tp: offset or 0 for tp, offset in committed.items() if not self._is_changelog_tp(tp)}
         self.read_from.update(streams)
-        self._moving(committed)  # after the seek: a fetch begun before it may predate it
+        # After the seek: a fetch begun before it may predate it. But records the merge
+        # took in while the seek ran (the drain loop goes on meanwhile when the seek is
+        # table recovery's, which resumes the partitions first) may come from the seek's
+        # own reads: dropped here, they would never be read again.
+        dropped = self._moving(committed)
+        self._reseek |= dropped and self._merged_in != merged_in
         return committed
 
     async def _seek(self, partition: TP, offset: int) -> None:
+        merged_in = self._merged_in
         await super()._seek(partition, offset)
-        self._moving([partition])
+        dropped = self._moving([partition])
+        self._reseek |= dropped and self._merged_in != merged_in
 
     def verify_event_path(self, now: float, tp: TP) -> None:
         try:
@@ -117,14 +131,18 @@ class RewindingConsumer(aiokafka_driver.Consumer):
     def pause_partitions(self, tps: Iterable[TP]) -> None:
         tps = set(tps)
         super().pause_partitions(tps)
-        self._moving(tps)
+        self._moving(tps)  # a seek always follows a pause: the rebalance's or the recovery's
 
-    def _moving(self, partitions: Iterable[TP]) -> None:
+    def _moving(self, partitions: Iterable[TP]) -> bool:
+        """Mark the partitions moved; whether the merge held records of theirs (dropped:
+        a seek must read them again)."""
         self._moves += 1
+        dropped = False
         for tp in partitions:
             if not self._is_changelog_tp(tp):  # table recovery positions these itself
                 self._moved[tp] = self._moves
-                self._time_order.drop(tp)  # buffered before the move: read again after it
+                dropped |= self._time_order.drop(tp)
+        return dropped
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
@@ -164,7 +182,8 @@ class RewindingConsumer(aiokafka_driver.Consumer):
                 continue
             for m in messages:
                 self._read_offset[m.tp] = m.offset + 1
-        if stale:
+        if stale or self._reseek:
+            self._reseek = False
             try:
                 await self.perform_seek()
             except Exception as exc:  # a rebalance under way: its recovery seeks again
@@ -183,6 +202,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             fresh = messages if read is None else [m for m in messages if m.offset >= read]
             if tp.topic in ordered:
                 self._time_order.add(tp, fresh)
+                self._merged_in += len(fresh)
             elif fresh:
                 batches.append((tp, fresh))
         if ordered:

@@ -39,9 +39,10 @@ class TimeOrder(Generic[K, R]):
         """Records of one topic-partition, in offset order, after those added before."""
         self._buffers.setdefault(key, deque()).extend(records)
 
-    def drop(self, key: K) -> None:
-        """The topic-partition was sought, paused or revoked: what it buffered is stale."""
-        self._buffers.pop(key, None)
+    def drop(self, key: K) -> bool:
+        """The topic-partition was sought, paused or revoked: what it buffered is stale.
+        Whether it held any records."""
+        return bool(self._buffers.pop(key, None))
 
     def held(self, key: K) -> int:
         return len(self._buffers.get(key, ()))

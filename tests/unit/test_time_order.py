@@ -80,6 +80,7 @@ def test_groups_wait_independently_and_drop_forgets_a_buffer() -> None:
     o.add(("m", 1), [("m", 0, 1.0)])
     assert o.take(0, [("m", 0), ("s", 0)], lambda k: k == ("s", 0), now=0) == []
     assert o.take(1, [("m", 1), ("s", 1)], lambda k: False, now=0) == [("m", 0, 1.0)]
-    o.drop(("m", 0))
+    assert o.drop(("m", 0))  # it held records: the consumer must read them again
     assert o.held(("m", 0)) == 0
+    assert not o.drop(("m", 0))
     assert o.take(0, [("m", 0), ("s", 0)], lambda k: True, now=5) == []
