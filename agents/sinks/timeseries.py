@@ -336,40 +336,60 @@ BUCKET_INSERT = (
 )
 
 
+# Statements per request. One request per statement cost the worker ~50 us of driver CPU
+# each, most of the worker's time with Cassandra on (bench/RESULTS.md); an unlogged batch of
+# statements bound for the same replicas costs ~12 us per statement. Small, so that a batch
+# stays near Cassandra's batch-size warning (5 KiB) and one slow request holds few rows.
+GROUP_MAX = 16
+
+
 class _Write:
-    """One statement on its way to Cassandra, with what its retries and its refusal need."""
+    """One statement on its way to Cassandra, with what its refusal needs."""
 
-    __slots__ = ("attempts", "delay_s", "owner", "seq", "started", "statement", "table", "values")
+    __slots__ = ("owner", "seq", "statement", "table")
 
-    def __init__(
-        self, statement: Any, values: tuple[Any, ...] | None, table: str, owner: Any, seq: int
-    ) -> None:
-        self.statement, self.values, self.table, self.owner, self.seq = statement, values, table, owner, seq
+    def __init__(self, statement: Any, table: str, owner: Any, seq: int) -> None:
+        self.statement, self.table, self.owner, self.seq = statement, table, owner, seq
+
+
+class _Request:
+    """Writes sent together (an unlogged batch when more than one), retried together."""
+
+    __slots__ = ("attempts", "delay_s", "started", "writes")
+
+    def __init__(self, writes: list[_Write]) -> None:
+        self.writes = writes
         self.attempts, self.delay_s, self.started = 0, 0.1, time.perf_counter()
 
 
 class CassandraStore:
     """cassandra-driver behind the interface: prepared statements, written behind.
 
-    A ``write_*`` call waits for room (at most ``max_in_flight`` writes outstanding:
-    backpressure, not an unbounded queue), hands the statement to the driver and returns;
-    ``flush`` waits until every write issued before it has landed (before any offset is
-    committed: held_state.py). A write that fails for want of Cassandra is retried with
-    exponential backoff until it succeeds, so an outage stalls consumption instead of
-    losing rows; any other failure is a StoreError, handed back by ``flush`` with the
-    write's owner. Each write carries its timestamp from when it was issued, so that writes
-    of one row, in flight together, land in the order they were issued whatever their
-    retries do.
+    A ``write_*`` call waits for room (at most ``max_in_flight`` statements outstanding:
+    backpressure, not an unbounded queue), binds the statement and returns; ``flush``
+    waits until every write issued before it has landed (before any offset is committed:
+    held_state.py). Statements are sent in groups: those bound for the same replicas (the
+    token of their partition key), issued without the event loop turning in between, go
+    as one unlogged batch of at most GROUP_MAX, sent when the loop next turns (or the
+    group is full). An unlogged batch is no transaction: it saves the requests, and each
+    row stays idempotent on its own. A write that fails for want of Cassandra is retried
+    with exponential backoff until it succeeds, so an outage stalls consumption instead
+    of losing rows; any other failure is a StoreError, handed back by ``flush`` with the
+    write's owner (a group that fails so is sent again statement by statement, so that
+    only the culprit is refused). Each write carries its timestamp from when it was
+    issued, so that writes of one row, in flight together, land in the order they were
+    issued whatever their retries and grouping do.
 
     The driver reports completions on its own I/O thread. They are queued and taken on the
     event loop in bulk, with one wake-up of the loop for however many completed meanwhile:
     a task, a future and a cross-thread wake-up per write cost more CPU than the driver's
-    own ~50 us per statement (bench/RESULTS.md)."""
+    own work per request (bench/RESULTS.md)."""
 
     def __init__(
         self, session: Any, keyspace: str, *, max_in_flight: int, backoff_max_s: float, timeout_s: float
     ):
         self._session = session
+        self._keyspace = keyspace
         self._sample = session.prepare(SAMPLE_INSERT.format(ks=keyspace))
         self._sample_power = session.prepare(SAMPLE_POWER.format(ks=keyspace))
         from cassandra.query import BatchStatement, BatchType
@@ -384,42 +404,45 @@ class CassandraStore:
         self._transient = _transient_errors()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._landings = Landings()  # writes issued, not landed or refused
-        self._completed: deque[tuple[_Write, BaseException | None]] = deque()  # from the driver's thread
+        self._groups: dict[Any, list[_Write]] = {}  # replicas -> writes not sent yet
+        self._send_scheduled = False
+        self._completed: deque[tuple[_Request, BaseException | None]] = deque()  # from the driver's thread
         self._wake_pending = False
         self._refused: list[Refusal] = []
         self._last_us = 0
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None:
         for row in rows:
-            # One partition, one request: the reading at its receive time, its power now.
-            batch = self._batch()
-            batch.add(self._sample, sample_values(row))
+            # One partition: the reading at its receive time, its power now (one group).
             r = row.reading
-            batch.add(self._sample_power, self._power(r.charger_id, row.evse_id, r.ts_ms, row.power))
-            await self._issue(batch, None, "evse_samples")
+            power = self._power(r.charger_id, row.evse_id, r.ts_ms, row.power)
+            await self._issue(
+                (self._sample, sample_values(row)), (self._sample_power, power), table="evse_samples"
+            )
 
     async def revise_sample_power(self, revisions: Iterable[PowerRevision]) -> None:
         for rev in revisions:
             values = self._power(rev.charger_id, rev.evse_id, rev.ts_ms, rev.power)
-            await self._issue(self._sample_power, values, "evse_samples")
+            await self._issue((self._sample_power, values), table="evse_samples")
 
     def _power(self, charger_id: str, evse_id: int, ts_ms: int, power: Power | None) -> tuple[Any, ...]:
         return (self._issued_at_us(), *power_values(charger_id, evse_id, ts_ms, power))
 
     async def write_site_buckets(self, buckets: Iterable[SiteBucket]) -> None:
         for b in buckets:
-            await self._issue(self._bucket, bucket_values(b), "site_power_1m")
+            await self._issue((self._bucket, bucket_values(b)), table="site_power_1m")
 
     async def write_alerts(self, records: Iterable[dict[str, Any]]) -> None:
         for r in records:
-            await self._issue(self._alert, (*alert_values(r), self._issued_at_us()), "alert_history")
+            await self._issue((self._alert, (*alert_values(r), self._issued_at_us())), table="alert_history")
 
     async def write_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
         statement, timestamped = self._rows[table], ROW_TABLES[table][2]
         for v in rows:
-            await self._issue(statement, v if timestamped else (*v, self._issued_at_us()), table)
+            await self._issue((statement, v if timestamped else (*v, self._issued_at_us())), table=table)
 
     async def flush(self) -> list[Refusal]:
+        self._send_groups()  # what waits for the loop to turn goes now
         with self._landings.mark() as mark:
             await mark.landed.wait()  # not the writes issued while this waits
         refused, self._refused = self._refused, []
@@ -429,28 +452,68 @@ class CassandraStore:
         self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
         return self._last_us
 
-    async def _issue(self, statement: Any, values: tuple[Any, ...] | None, table: str) -> None:
-        await self._slots.acquire()
+    async def _issue(self, *statements: tuple[Any, tuple[Any, ...]], table: str) -> None:
+        """Statements of one partition (they go in one group), each a write of its own."""
+        for _ in statements:
+            await self._slots.acquire()
         self._loop = asyncio.get_running_loop()  # where completions are taken
-        self._send(_Write(statement, values, table, write_owner.get(), self._landings.issue()))
-
-    def _send(self, w: _Write) -> None:
-        w.attempts += 1
         try:
-            rf = self._session.execute_async(w.statement, w.values, timeout=self._timeout_s)
+            bound = [prepared.bind(values) for prepared, values in statements]
+            key = self._replicas(bound[0].routing_key)
+        except Exception as exc:  # values the statement cannot take: refused, never sent
+            for _ in statements:
+                self._slots.release()
+            metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
+            refusal = StoreError(f"a write to {table} cannot be bound: {exc!r}")
+            self._refused.append((write_owner.get(), refusal))
+            return
+        group = self._groups.setdefault(key, [])
+        if len(group) + len(bound) > GROUP_MAX:
+            self._send(_Request(self._groups.pop(key)))
+            group = self._groups[key] = []
+        owner = write_owner.get()
+        group += [_Write(b, table, owner, self._landings.issue()) for b in bound]
+        if not self._send_scheduled:
+            self._send_scheduled = True
+            self._loop.call_soon(self._send_groups)
+
+    def _replicas(self, routing_key: bytes | None) -> Any:
+        """What the partition key's writes are grouped by: the replicas that own its token."""
+        token_map = self._session.cluster.metadata.token_map
+        if routing_key is None or token_map is None:
+            return None
+        token = token_map.token_class.from_key(routing_key)
+        return tuple(token_map.get_replicas(self._keyspace, token))
+
+    def _send_groups(self) -> None:
+        self._send_scheduled = False
+        groups, self._groups = self._groups, {}
+        for writes in groups.values():
+            self._send(_Request(writes))
+
+    def _send(self, req: _Request) -> None:
+        req.attempts += 1
+        if len(req.writes) == 1:
+            statement = req.writes[0].statement
+        else:
+            statement = self._batch()
+            for w in req.writes:
+                statement.add(w.statement)
+        try:
+            rf = self._session.execute_async(statement, timeout=self._timeout_s)
         except Exception as exc:  # refused before it left (no connection, say): as if it failed
-            self._completed.append((w, exc))
+            self._completed.append((req, exc))
             self._wake()
             return
-        rf.add_callbacks(self._landed, self._failed, callback_args=(w,), errback_args=(w,))
+        rf.add_callbacks(self._landed, self._failed, callback_args=(req,), errback_args=(req,))
 
     # On the driver's I/O thread: queue, and wake the loop once for all that completes meanwhile.
-    def _landed(self, _result: Any, w: _Write) -> None:
-        self._completed.append((w, None))
+    def _landed(self, _result: Any, req: _Request) -> None:
+        self._completed.append((req, None))
         self._wake()
 
-    def _failed(self, exc: BaseException, w: _Write) -> None:
-        self._completed.append((w, exc))
+    def _failed(self, exc: BaseException, req: _Request) -> None:
+        self._completed.append((req, exc))
         self._wake()
 
     def _wake(self) -> None:
@@ -463,18 +526,29 @@ class CassandraStore:
     def _take_completed(self) -> None:
         self._wake_pending = False  # first: a completion queued from now on wakes the loop again
         while self._completed:
-            w, exc = self._completed.popleft()
+            req, exc = self._completed.popleft()
+            tables = sorted({w.table for w in req.writes})
             if exc is None:
-                metrics.cassandra_write.labels(w.table).observe(time.perf_counter() - w.started)
-                self._done(w)
+                took = time.perf_counter() - req.started
+                for table in tables:
+                    metrics.cassandra_write.labels(table).observe(took)
+                for w in req.writes:
+                    self._done(w)
             elif isinstance(exc, self._transient):
-                metrics.cassandra_errors.labels(w.table, type(exc).__name__).inc()
-                if w.attempts == 1 or w.attempts % 20 == 0:
-                    log.warning("write to %s failed %d time(s) (%r); retrying", w.table, w.attempts, exc)
+                for table in tables:
+                    metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
+                if req.attempts == 1 or req.attempts % 20 == 0:
+                    log.warning(
+                        "write to %s failed %d time(s) (%r); retrying", ", ".join(tables), req.attempts, exc
+                    )
                 assert self._loop is not None
-                self._loop.call_later(w.delay_s, self._send, w)
-                w.delay_s = min(w.delay_s * 2, self._backoff_max_s)
+                self._loop.call_later(req.delay_s, self._send, req)
+                req.delay_s = min(req.delay_s * 2, self._backoff_max_s)
+            elif len(req.writes) > 1:  # which statement is refused: each on its own
+                for w in req.writes:
+                    self._send(_Request([w]))
             else:
+                w = req.writes[0]
                 metrics.cassandra_errors.labels(w.table, type(exc).__name__).inc()
                 refusal = StoreError(f"Cassandra rejected a write to {w.table}: {exc!r}")
                 self._refused.append((w.owner, refusal))

@@ -12,7 +12,7 @@ from agents.domain.charger import PowerRevision, SampleRow
 from agents.domain.meter import MeterReading
 from agents.domain.power import ENERGY_DELTA, MEASURED, Power
 from agents.migrate import apply_migrations
-from agents.sinks.timeseries import CassandraStore
+from agents.sinks.timeseries import GROUP_MAX, CassandraStore, write_owner
 
 REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 
@@ -64,3 +64,35 @@ def test_a_rows_power_is_the_last_written_and_its_reading_the_last_received(
     asyncio.run(replaced())
     got = row(cassandra_session, keyspace, ts)
     assert (got.energy_wh, got.power_w, got.power_derivation) == (1001.0, None, None)
+
+
+def test_writes_go_in_groups_and_a_refused_one_takes_no_other_with_it(
+    cassandra_session: Any, keyspace: str
+) -> None:
+    """Rows issued together are sent as a few unlogged batches (GROUP_MAX statements each);
+    one that Cassandra refuses (a partition key over its 64 KiB limit) is handed back
+    with its own owner, and every other row of its batch lands. (One node: every row is
+    bound for the same replica, so they share batches.)"""
+    apply_migrations(cassandra_session, keyspace, REPLICATION)
+    store = CassandraStore(cassandra_session, keyspace, max_in_flight=64, backoff_max_s=1, timeout_s=10)
+    ts = datetime.now(UTC).replace(microsecond=0)
+    n = 3 * GROUP_MAX + 5
+
+    def status_row(charger_id: str) -> tuple[Any, ...]:
+        return (charger_id, ts.date(), ts, 1, 1, "S-1", "Available", "available", None, None, None, ts, True)
+
+    async def scenario() -> list[Any]:
+        for i in range(n):
+            write_owner.set(f"owner-{i}")
+            await store.write_rows("connector_status_history", [status_row(f"CP-{i}")])
+            if i == GROUP_MAX + 2:  # in the middle of the second group
+                write_owner.set("the culprit")
+                site_status = ("x" * 70_000, 1, 0, 0, 0, 0, 0, 1, ts)  # one-column key: sent
+                await store.write_rows("site_status", [site_status])
+        return await store.flush()
+
+    refused = asyncio.run(scenario())
+    assert [owner for owner, _ in refused] == ["the culprit"]
+    assert "rejected a write to site_status" in str(refused[0][1])  # by Cassandra, in a batch
+    rows = cassandra_session.execute(f"SELECT charger_id FROM {keyspace}.connector_status_history").all()
+    assert sorted(r.charger_id for r in rows) == sorted(f"CP-{i}" for i in range(n))
