@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     """CQL replication map of a keyspace `migrate` creates; production: NetworkTopologyStrategy."""
     cassandra_max_in_flight: int = Field(256, ge=1)
-    """Writes outstanding at once; more wait for a slot (backpressure, not a queue)."""
+    """Statements outstanding at once; more wait for a slot (backpressure, not a queue)."""
     cassandra_backoff_max_seconds: float = Field(10.0, gt=0)
     """A write that fails for want of Cassandra (timeout, unavailable, no host) is retried,
     backing off up to this, until Cassandra takes it: consumption waits, nothing is skipped."""
@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     """Unusable input goes to `<input topic><suffix>` with its original bytes and a reason."""
     max_message_bytes: int = Field(256 * 1024, gt=0)
     """Larger input is dead-lettered as `oversized`."""
+
+    fetch_wait_ms: int = Field(50, ge=0)
+    """How long a fetch waits on the broker for 256 KiB: longer makes bigger batches under
+    live traffic (less CPU per event), at up to this much latency per stage."""
 
     grace_seconds: float = Field(120.0, ge=0)
     """Late data within this corrects its bucket or window; must exceed the sample interval."""

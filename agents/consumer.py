@@ -52,6 +52,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage
 
+from .config import get_settings
 from .time_order import TimeOrder
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,11 @@ log = logging.getLogger(__name__)
 MAX_WAIT_S = 1.0
 
 
-# Fetches wait on the broker until this much is there, or FETCH_WAIT_MS has passed: under
-# live traffic a fetch would otherwise return as soon as one record arrived, and a batch of
-# a few records pays the per-batch costs (settling, bundles, publishing) almost per record.
+# Fetches wait on the broker until this much is there, or CHARGESTREAM_FETCH_WAIT_MS has
+# passed: under live traffic a fetch would otherwise return as soon as one record arrived,
+# and a batch of a few records pays the per-batch costs (settling, bundles, publishing)
+# almost per record.
 FETCH_MIN_BYTES = 256 * 1024
-FETCH_WAIT_MS = 50
 
 
 class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -74,7 +75,7 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         # aiokafka takes both at construction and hands them to its fetcher when it starts;
         # Faust passes neither (and fixes the wait at 1.5 s).
         consumer._fetch_min_bytes = FETCH_MIN_BYTES
-        consumer._fetch_max_wait_ms = FETCH_WAIT_MS
+        consumer._fetch_max_wait_ms = get_settings().fetch_wait_ms
         return consumer
 
 
