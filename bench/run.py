@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,7 @@ class Result:
     peak_rss_mib: float
     rss_mib: float = 0.0  # when drained (largest process)
     timed_events: int | None = None  # those processed within ``seconds`` (None: all)
+    services_cpu: dict[str, float] = field(default_factory=dict)  # Kafka's, Cassandra's, meanwhile
 
     @property
     def rate(self) -> float:
@@ -78,6 +79,26 @@ class Result:
     @property
     def cpu_per_million(self) -> float:
         return self.cpu_seconds / self.events * 1e6 if self.events else 0.0
+
+    def service_cpu_per_million(self, name: str) -> str:
+        cpu = self.services_cpu.get(name)
+        return "" if cpu is None or not self.events else f"{cpu / self.events * 1e6:,.1f}"
+
+
+def services_cpu() -> dict[str, float]:
+    """CPU seconds so far of the local Kafka and Cassandra (those `infra.local` started):
+    on a machine they share with the worker, their part of each event's cost."""
+    from infra.local.config import LocalSettings
+    from infra.local.manager import select
+    from infra.local.process import running_pid
+
+    settings = LocalSettings()
+    out = {}
+    for svc in select(settings, ["kafka", "cassandra"]):
+        pid = running_pid(settings.state_dir / "run", svc.name, svc.marker)
+        if pid is not None:
+            out[svc.name] = proc_cpu(pid)
+    return out
 
 
 def preload(bootstrap: str, prefix: str, *, events: int, connectors: int, partitions: int, seed: int) -> int:
@@ -360,6 +381,7 @@ def _drain(
     it to that moment. CPU is the processes' sum, peak RSS their
     largest."""
     log = REPO / "var" / "bench" / log_name
+    services_before = services_cpu()
     procs = start_processes(processes, log_name)
     launched = time.monotonic()
     try:
@@ -400,10 +422,13 @@ def _drain(
         count = total if events is None else events  # None: every record of its inputs
         cpu = sum(proc_cpu(p.pid) for p in procs)
         peak, now = (max(_proc_mib(p.pid, f) for p in procs) for f in ("VmHWM", "VmRSS"))
+        services = {k: v - services_before.get(k, 0.0) for k, v in services_cpu().items()}
         if total > untimed:
-            return Result(variant, count, seconds, cpu, peak, now, timed_events=total - untimed)
+            return Result(
+                variant, count, seconds, cpu, peak, now, timed_events=total - untimed, services_cpu=services
+            )
         # All of it in the first commit (a tiny input): every record, start-up included.
-        return Result(variant, count, time.monotonic() - launched, cpu, peak, now)
+        return Result(variant, count, time.monotonic() - launched, cpu, peak, now, services_cpu=services)
     finally:
         stop_processes(procs)
 
@@ -495,11 +520,14 @@ def report(
         f"{platform.python_version()}; input: {events:,} events, ~{connectors:,} connectors; "
         f"sink for a: {sink}",
         "",
-        "| variant | events/s | CPU s per 1M events | peak RSS MiB |",
-        "|---|---|---|---|",
+        "| variant | events/s | CPU s per 1M events | peak RSS MiB "
+        "| Kafka CPU s per 1M | Cassandra CPU s per 1M |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.variant} | {r.rate:,.0f} | {r.cpu_per_million:,.1f} | {r.peak_rss_mib:,.0f} |" for r in results
+        f"| {r.variant} | {r.rate:,.0f} | {r.cpu_per_million:,.1f} | {r.peak_rss_mib:,.0f} "
+        f"| {r.service_cpu_per_million('kafka')} | {r.service_cpu_per_million('cassandra')} |"
+        for r in results
     ]
     by = {r.variant: r for r in results}
     if "a" in by:

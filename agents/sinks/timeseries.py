@@ -336,10 +336,10 @@ BUCKET_INSERT = (
 )
 
 
-# Statements per request. One request per statement cost the worker ~50 us of driver CPU
-# each, most of the worker's time with Cassandra on (bench/RESULTS.md); an unlogged batch of
-# statements bound for the same replicas costs ~12 us per statement. Small, so that a batch
-# stays near Cassandra's batch-size warning (5 KiB) and one slow request holds few rows.
+# Statements per request. Requests, not rows, were most of the worker's CPU with Cassandra
+# on (bench/RESULTS.md): an evse_samples row (insert and power update) cost ~120 us of it
+# as a request of its own and ~60 us in groups of this size. Small, so that a batch stays
+# near Cassandra's batch-size warning (5 KiB) and one slow request holds few rows.
 GROUP_MAX = 16
 
 
