@@ -109,18 +109,21 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             await self._thread.seek_to_beginning(*unseeked)
         streams = {tp: offset or 0 for tp, offset in committed.items() if not self._is_changelog_tp(tp)}
         self.read_from.update(streams)
-        # After the seek: a fetch begun before it may predate it. But records the merge
-        # took in while the seek ran (the drain loop goes on meanwhile when the seek is
-        # table recovery's, which resumes the partitions first) may come from the seek's
-        # own reads: dropped here, they would never be read again.
-        dropped = self._moving(committed)
-        self._reseek |= dropped and self._merged_in != merged_in
+        self._sought(committed, merged_in)
         return committed
 
     async def _seek(self, partition: TP, offset: int) -> None:
         merged_in = self._merged_in
         await super()._seek(partition, offset)
-        dropped = self._moving([partition])
+        self._sought([partition], merged_in)
+
+    def _sought(self, partitions: Iterable[TP], merged_in: int) -> None:
+        """After a seek (``merged_in``: the merge's intake when it began): a fetch begun
+        before it may predate it. But records the merge took in while the seek ran (the
+        drain loop goes on meanwhile when the seek is table recovery's, which resumes the
+        partitions first) may come from the seek's own reads: dropped, they would never be
+        read again, so seek again."""
+        dropped = self._moving(partitions)
         self._reseek |= dropped and self._merged_in != merged_in
 
     def verify_event_path(self, now: float, tp: TP) -> None:

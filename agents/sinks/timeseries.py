@@ -457,6 +457,7 @@ class CassandraStore:
         for _ in statements:
             await self._slots.acquire()
         self._loop = asyncio.get_running_loop()  # where completions are taken
+        owner = write_owner.get()
         try:
             bound = [prepared.bind(values) for prepared, values in statements]
             key = self._replicas(bound[0].routing_key)
@@ -464,14 +465,12 @@ class CassandraStore:
             for _ in statements:
                 self._slots.release()
             metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
-            refusal = StoreError(f"a write to {table} cannot be bound: {exc!r}")
-            self._refused.append((write_owner.get(), refusal))
+            self._refused.append((owner, StoreError(f"a write to {table} cannot be bound: {exc!r}")))
             return
         group = self._groups.setdefault(key, [])
         if len(group) + len(bound) > GROUP_MAX:
             self._send(_Request(self._groups.pop(key)))
             group = self._groups[key] = []
-        owner = write_owner.get()
         group += [_Write(b, table, owner, self._landings.issue()) for b in bound]
         if not self._send_scheduled:
             self._send_scheduled = True
@@ -527,7 +526,7 @@ class CassandraStore:
         self._wake_pending = False  # first: a completion queued from now on wakes the loop again
         while self._completed:
             req, exc = self._completed.popleft()
-            tables = sorted({w.table for w in req.writes})
+            tables = {w.table for w in req.writes}
             if exc is None:
                 took = time.perf_counter() - req.started
                 for table in tables:
@@ -539,7 +538,10 @@ class CassandraStore:
                     metrics.cassandra_errors.labels(table, type(exc).__name__).inc()
                 if req.attempts == 1 or req.attempts % 20 == 0:
                     log.warning(
-                        "write to %s failed %d time(s) (%r); retrying", ", ".join(tables), req.attempts, exc
+                        "write to %s failed %d time(s) (%r); retrying",
+                        ", ".join(sorted(tables)),
+                        req.attempts,
+                        exc,
                     )
                 assert self._loop is not None
                 self._loop.call_later(req.delay_s, self._send, req)
