@@ -203,20 +203,22 @@ def site_bucket(
 
 
 def _coincident_peak(contribs: Iterable[Contribution]) -> float:
-    """Max over the bucket's reading times of the sum of each EVSE's value in force then."""
+    """Max over the bucket's reading times of the sum of each EVSE's value in force then.
+    Walks the readings in time order, changing one EVSE's value at a time (was a scan of
+    every EVSE's readings at every time: 7 % of a live worker). Summed in EVSE order, as
+    before, so the figure is the same to the last bit."""
     items = list(contribs)
-    times = sorted({t for c in items for t, _ in c.powers})
-    if not times:
-        return sum(c.carried_power_w or 0.0 for c in items)
+    values = [c.carried_power_w or 0.0 for c in items]
+    changes = sorted((t, i, w) for i, c in enumerate(items) for t, w in c.powers)
+    if not changes:
+        return sum(values)
     peak = 0.0
-    for t in times:
+    for n, (t, i, w) in enumerate(changes):
+        values[i] = w or 0.0
+        if n + 1 < len(changes) and changes[n + 1][0] == t:
+            continue  # another EVSE's reading at the same time: sum once all are in
         total = 0.0
-        for c in items:
-            value = c.carried_power_w
-            for ts, w in c.powers:
-                if ts > t:
-                    break
-                value = w
-            total += value or 0.0
+        for v in values:
+            total += v
         peak = max(peak, total)
     return peak
