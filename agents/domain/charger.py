@@ -14,7 +14,7 @@ ends the same whatever the order the topics were read in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .buckets import BucketRules, Contribution, bucket_of, contributions, is_open
 from .meter import MeterReading
@@ -130,8 +130,10 @@ def _with_power(
     power), else what the reading alone gives."""
     series = state.evses.get(s.evse_id)
     if series is not None and s.reading.ts_ms in series.points:
-        return replace(s, power=powers[s.evse_id].get(s.reading.ts_ms))
-    return replace(s, power=_power_alone(s.reading, rules))
+        power = powers[s.evse_id].get(s.reading.ts_ms)
+    else:
+        power = _power_alone(s.reading, rules)
+    return SampleRow(s.reading, s.evse_id, power, s.late)  # not dataclasses.replace: ~3x the cost
 
 
 def _powers_held(series: EvseSeries, rules: BucketRules) -> dict[int, Power | None]:
