@@ -355,11 +355,24 @@ class _Write:
 class _Request:
     """Writes sent together (an unlogged batch when more than one), retried together."""
 
-    __slots__ = ("attempts", "delay_s", "started", "writes")
+    __slots__ = ("attempts", "delay_s", "future", "started", "writes")
 
     def __init__(self, writes: list[_Write]) -> None:
         self.writes = writes
         self.attempts, self.delay_s, self.started = 0, 0.1, time.perf_counter()
+        self.future: Any = None  # the driver's ResponseFuture of the attempt in flight
+
+    def untie(self) -> None:
+        """The driver's ResponseFuture and its timeout timer refer to each other, so every
+        request outlived its completion as cyclic garbage, with the statements it held:
+        ~25 objects a request for Python's cyclic GC, whose full collections then paused
+        the worker for 0.3-0.5 s every ~10 s (bench/RESULTS.md). Completed, the future lets
+        go of its timer (the driver has cancelled it by then) and is freed at once.
+        (``_timer`` is the driver's; tests/integration/test_cassandra_store.py checks that
+        a write leaves no cyclic garbage.)"""
+        future, self.future = self.future, None
+        if future is not None:
+            future._timer = None
 
 
 class CassandraStore:
@@ -499,7 +512,7 @@ class CassandraStore:
             for w in req.writes:
                 statement.add(w.statement)
         try:
-            rf = self._session.execute_async(statement, timeout=self._timeout_s)
+            rf = req.future = self._session.execute_async(statement, timeout=self._timeout_s)
         except Exception as exc:  # refused before it left (no connection, say): as if it failed
             self._completed.append((req, exc))
             self._wake()
@@ -508,10 +521,12 @@ class CassandraStore:
 
     # On the driver's I/O thread: queue, and wake the loop once for all that completes meanwhile.
     def _landed(self, _result: Any, req: _Request) -> None:
+        req.untie()
         self._completed.append((req, None))
         self._wake()
 
     def _failed(self, exc: BaseException, req: _Request) -> None:
+        req.untie()
         self._completed.append((req, exc))
         self._wake()
 

@@ -4,6 +4,7 @@ when its reading and its power are written, revised and re-sent in awkward order
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -96,3 +97,33 @@ def test_writes_go_in_groups_and_a_refused_one_takes_no_other_with_it(
     assert "rejected a write to site_status" in str(refused[0][1])  # by Cassandra, in a batch
     rows = cassandra_session.execute(f"SELECT charger_id FROM {keyspace}.connector_status_history").all()
     assert sorted(r.charger_id for r in rows) == sorted(f"CP-{i}" for i in range(n))
+
+
+def test_a_landed_write_leaves_no_cyclic_garbage(cassandra_session: Any, keyspace: str) -> None:
+    """The driver's ResponseFuture and its timeout timer refer to each other; left so, every
+    request waited for a full collection of the cyclic GC, with the statements it held (and
+    those collections paused the worker for hundreds of milliseconds). Checks too that the
+    driver's private ``_timer``, which the store clears, still means what it did."""
+    apply_migrations(cassandra_session, keyspace, REPLICATION)
+    store = CassandraStore(cassandra_session, keyspace, max_in_flight=64, backoff_max_s=1, timeout_s=10)
+    rows = [
+        SampleRow(reading(1_700_000_000_000 + i, 1_700_000_000_000 + i, float(i)), 1, None, False)
+        for i in range(200)
+    ]
+
+    async def scenario() -> None:
+        await store.write_samples(rows)
+        assert await store.flush() == []
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        asyncio.run(scenario())
+        gc.collect()
+        left = [
+            type(o).__name__ for o in gc.garbage if type(o).__module__.startswith(("cassandra", "agents"))
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
