@@ -107,8 +107,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     _apply_settings(args.set)
     if args.command == "worker":
-        from . import streams, views  # noqa: F401 - registers the agents and web pages
+        from . import gc_policy, streams, views  # noqa: F401 - registers the agents and web pages
         from .app import app
+
+        gc_policy.install()
 
         sys.argv = [sys.argv[0], "worker", "--loglevel", args.loglevel]
         app.main()  # Faust's own command line; exits the process
