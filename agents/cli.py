@@ -107,10 +107,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     _apply_settings(args.set)
     if args.command == "worker":
-        from . import gc_policy, streams, views  # noqa: F401 - registers the agents and web pages
+        from . import streams, views  # noqa: F401 - registers the agents and web pages
         from .app import app
+        from .gc_policy import install as install_gc_policy
 
-        gc_policy.install()
+        install_gc_policy()
 
         sys.argv = [sys.argv[0], "worker", "--loglevel", args.loglevel]
         app.main()  # Faust's own command line; exits the process
