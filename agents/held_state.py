@@ -13,9 +13,9 @@ outputs are lost for good. Here the order is reversed:
   the event ends (``settled``) they become ready, last value per key;
 - at each offset commit (and before partitions are revoked): take the ready records, run
   the ``before_commit`` hooks (every Cassandra row and output record issued so far, those
-  events' included, has landed), send the records, and let Faust flush its producer and
-  commit the offsets: through the last event of each partition whose state was taken, so
-  that committed offsets and sent state meet.
+  events' included, has landed), send the records through the outputs' producer and wait
+  until they are in Kafka, and let Faust commit the offsets: through the last event of
+  each partition whose state was taken, so that committed offsets and sent state meet.
 After a crash the tables are at most as new as the outputs; the messages since the last
 commit are processed again and send the same outputs again (identical re-sends). At a
 revoke the same is done for the revoked partitions (``hand_over``), so their next owner
@@ -68,20 +68,27 @@ class HeldTable(faust.Table[Any, Any]):
         ready, self._ready = self._ready, {}
         return ready
 
-    async def send_records(self, records: _Records) -> None:
-        """To the producer now. Faust's own ``send_changelog`` queues them in its producer
-        buffer, and when that holds over 100 records every stream waits while it drains one
-        record at a time: a commit's thousands of records stalled processing (py-spy)."""
+    async def send_records(self, records: _Records, out: ChangelogOut) -> None:
+        """To the changelog, through ``out`` (librdkafka). Faust's own ``send_changelog``
+        queues them in its producer buffer, where every stream waits while more than 100
+        records drain one at a time; sent one by one through Faust's aiokafka producer
+        instead, a commit's 7,000 records took 30-40 s under live traffic (16 KiB batches,
+        one request in flight), and held the offsets back all that time (bench/RESULTS.md).
+        (Faust's send callback tells a RocksDB store what is persisted, so that its
+        recovery can start there; without it such a store recovers the whole changelog.
+        The worker's store is in memory, which ignores it.)"""
+        topic = self.changelog_topic.get_topic_name()
         for key, (partition, value) in records.items():
-            await self.changelog_topic.send(
-                key=key,
-                value=value,
-                partition=partition,
-                key_serializer=self.key_serializer,
-                value_serializer="raw" if value is None else self.value_serializer,
-                callback=self._on_changelog_sent,
-                force=True,
-            )
+            await out.produce(topic, key=key, value=value, partition=partition)
+
+
+class ChangelogOut(Protocol):
+    """A producer whose ``flush`` waits until every record produced before it is in Kafka."""
+
+    async def produce(
+        self, topic: str, *, value: bytes | None, key: bytes | None, partition: int | None
+    ) -> None: ...
+    async def flush(self) -> None: ...
 
 
 class Settles(Protocol):
@@ -136,6 +143,9 @@ def unsettled(records: Iterable[Any]) -> list[Any]:
     return [r for r in records if r.offset > settled_offsets.get((r.topic, r.partition), -1)]
 
 
+# Where the held changelog records go (topics.py: the outputs' producer).
+changelog_out: Callable[[], ChangelogOut] | None = None
+
 # Awaited at every commit, whether or not state is held: outputs written behind (the
 # Cassandra store) land before the offsets and state that follow from them.
 before_commit: list[Callable[[], Awaitable[None]]] = []
@@ -150,8 +160,12 @@ async def send_held_state(app: AppT) -> dict[TP, int]:
     through = {TP(topic, partition): offset + 1 for (topic, partition), offset in settled_offsets.items()}
     for hook in before_commit:
         await hook()
-    for table, records in held:
-        await table.send_records(records)
+    if any(records for _, records in held):
+        assert changelog_out is not None, "held tables need a changelog producer (topics.py)"
+        out = changelog_out()
+        for table, records in held:
+            await table.send_records(records, out)
+        await out.flush()
     return through
 
 

@@ -52,7 +52,7 @@ class OutputProducer:
         self,
         topic: str,
         *,
-        value: bytes,
+        value: bytes | None,
         key: bytes | None = None,
         partition: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,

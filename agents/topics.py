@@ -119,6 +119,7 @@ async def _outputs_delivered() -> None:
 
 
 held_state.before_commit.append(_outputs_delivered)
+held_state.changelog_out = outputs
 
 
 def dead_letter_topic(source: str) -> faust.TopicT:
