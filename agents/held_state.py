@@ -10,7 +10,9 @@ outputs are lost for good. Here the order is reversed:
   and Cassandra writes are issued at once and land in the background; two
   ``before_commit`` hooks wait until both have landed;
 - a ``HeldTable`` updates its in-memory data at once but keeps the changelog records; when
-  the event ends (``settled``) they become ready, last value per key;
+  the event ends (``settled``) they become ready, last value per key. The large values,
+  kept decoded (agents/decoded_table.py), are encoded into their tables only at the commit,
+  once per key, while no event is half-way (``gate``);
 - at each offset commit (and before partitions are revoked): take the ready records, run
   the ``before_commit`` hooks (every Cassandra row and output record issued so far, those
   events' included, has landed), send the records through the outputs' producer and wait
@@ -26,8 +28,9 @@ instead of one per change.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import faust
@@ -36,6 +39,7 @@ from faust.types import TP, AppT
 
 from .consumer import RewindingConsumer, settled_offsets_of
 
+log = logging.getLogger(__name__)
 _Records = dict[Any, tuple[int | None, Any]]  # key -> (changelog partition, value)
 
 
@@ -63,6 +67,12 @@ class HeldTable(faust.Table[Any, Any]):
     def abandon(self) -> None:
         """The event was cancelled half-way: its changes never reach the changelog."""
         self._in_event.clear()
+
+    def put_settled(self, key: Any, value: Any, partition: int | None) -> None:
+        """A value settled earlier and encoded now (DecodedTable.flush, at a commit): into the
+        data, and ready to send to the partition of the event that set it."""
+        self.data[key] = value
+        self._ready[key] = (partition, value)
 
     def take_ready(self) -> _Records:
         ready, self._ready = self._ready, {}
@@ -96,6 +106,52 @@ class Settles(Protocol):
     def abandon(self) -> None: ...
 
 
+class Flushes(Protocol):
+    spoiled: bool
+
+    def flush(self) -> None: ...
+
+
+class Gate:
+    """Events and the taking of state for a commit exclude each other. A decoded table
+    value settled but not yet encoded is the very object the next event changes in place:
+    it may be encoded only while no event is half-way. A commit closes the gate (events
+    wait to start), waits for the events in flight to end, takes the state, and opens it."""
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._drained: asyncio.Future[None] | None = None  # a commit waits for the events
+        self._reopened: asyncio.Future[None] | None = None  # events wait for the commit
+
+    async def enter(self) -> None:
+        while self._reopened is not None:
+            await asyncio.shield(self._reopened)  # one waiter cancelled must not cancel all
+        self._in_flight += 1
+
+    def leave(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    @asynccontextmanager
+    async def closed(self) -> AsyncIterator[None]:
+        while self._reopened is not None:  # another commit (a hand-over, say) is taking
+            await asyncio.shield(self._reopened)
+        loop = asyncio.get_running_loop()
+        reopened = self._reopened = loop.create_future()
+        try:
+            if self._in_flight:
+                self._drained = loop.create_future()
+                await asyncio.shield(self._drained)
+            yield
+        finally:
+            self._drained = self._reopened = None
+            reopened.set_result(None)
+
+
+gate = Gate()
+
+
 class Message(Protocol):
     topic: str
     partition: int
@@ -108,13 +164,14 @@ class Message(Protocol):
 settled_offsets: dict[tuple[str, int], int] = {}
 
 
-@contextmanager
-def settled(message: Message, *tables: Settles) -> Iterator[None]:
-    """Around the processing of one event: its table changes become ready when it ends,
-    however it ends (an event that raised is acked by Faust all the same), except by
-    cancellation. Faust cancels its agents when the worker stops, mid-event if one is in
-    flight, and does not ack that event: it is processed again after the restart, so
-    neither its state nor its offset may be committed now."""
+@asynccontextmanager
+async def settled(message: Message, *tables: Settles) -> AsyncIterator[None]:
+    """Around the processing of one event (inside the commit ``gate``): its table changes
+    become ready when it ends, however it ends (an event that raised is acked by Faust all
+    the same), except by cancellation. Faust cancels its agents when the worker stops,
+    mid-event if one is in flight, and does not ack that event: it is processed again after
+    the restart, so neither its state nor its offset may be committed now."""
+    await gate.enter()
     try:
         yield
     except asyncio.CancelledError:
@@ -124,7 +181,10 @@ def settled(message: Message, *tables: Settles) -> Iterator[None]:
     except BaseException:
         _settle(message, tables)
         raise
-    _settle(message, tables)
+    else:
+        _settle(message, tables)
+    finally:
+        gate.leave()
 
 
 def _settle(message: Message, tables: tuple[Settles, ...]) -> None:
@@ -149,15 +209,32 @@ changelog_out: Callable[[], ChangelogOut] | None = None
 # Awaited at every commit, whether or not state is held: outputs written behind (the
 # Cassandra store) land before the offsets and state that follow from them.
 before_commit: list[Callable[[], Awaitable[None]]] = []
+# Awaited at every commit before the state is taken, with no event half-way: outputs an
+# agent holds back across events (stage 2's open site buckets) are issued.
+before_take: list[Callable[[], Awaitable[None]]] = []
+# The decoded views whose pending values are encoded at every commit (agents/topics.py).
+decoded_views: list[Flushes] = []
+
+
+class Spoiled(Exception):
+    """An event was cancelled with a pending value in hand: nothing more may be committed."""
 
 
 async def send_held_state(app: AppT) -> dict[TP, int]:
     """Outputs first, then the state that follows from them (see the module doc). Returns
     the offsets to commit with that state: after the last event of each partition in it."""
-    # Taken first, and in one step: these events' writes were all issued when they settled,
-    # so the hooks wait for them, and not for the writes of events that go on meanwhile.
-    held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
-    through = {TP(topic, partition): offset + 1 for (topic, partition), offset in settled_offsets.items()}
+    # Taken with no event half-way, and in one step: these events' writes were all issued
+    # when they settled (or by before_take), so the hooks wait for them, and not for the
+    # writes of events that go on meanwhile.
+    async with gate.closed():
+        if any(view.spoiled for view in decoded_views):
+            raise Spoiled("an event was cancelled half-way; the input since the last commit is read again")
+        for hook in before_take:
+            await hook()
+        for view in decoded_views:
+            view.flush()
+        held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
+        through = {TP(topic, partition): offset + 1 for (topic, partition), offset in settled_offsets.items()}
     for hook in before_commit:
         await hook()
     if any(records for _, records in held):
@@ -190,7 +267,11 @@ class HeldStateConsumer(RewindingConsumer):
     async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
         # Through every event whose state goes out now, not only those Faust has acked so
         # far (events settle before Faust acks them); Faust flushes the producer again.
-        through = await send_held_state(self.app)
+        try:
+            through = await send_held_state(self.app)
+        except Spoiled as exc:
+            log.warning("no commit: %s", exc)
+            return False
         offsets = {**offsets, **{tp: max(o, offsets.get(tp, 0)) for tp, o in through.items()}}
         result: bool = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
         return result
@@ -214,7 +295,11 @@ class HeldStateConsumer(RewindingConsumer):
         next owner recovers their tables from the changelog and reads from the committed
         offsets, so send the held state and commit the offsets that go with it, now. Faust
         does not commit here, and a commit after the rebalance is refused."""
-        through = await send_held_state(self.app)
+        try:
+            through = await send_held_state(self.app)
+        except Spoiled as exc:
+            log.warning("no commit at the hand-over: %s", exc)
+            return
         await self.app.producer.flush()
         offsets = {tp: offset for tp, offset in through.items() if tp in revoked}
         for tp in revoked:

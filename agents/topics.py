@@ -73,8 +73,8 @@ charger_statuses = DecodedTable[ChargerStatus | None](
 site_entries = DecodedTable[codec.SiteEntry](
     site_state, lambda key, raw: codec.decode_site(raw), codec.encode_site
 )
-# What each stage's agent writes: its changes are settled when each of its events ends,
-# in this order (a decoded view writes into its table as it settles).
+held_state.decoded_views.extend((charger_states, charger_statuses, site_entries))  # encoded at commits
+# What each stage's agent writes: its changes are settled when each of its events ends.
 CHARGER_TABLES = (charger_states, charger_statuses, charger_state, input_watermarks, charger_status)
 SITE_TABLES = (site_entries, site_state, site_watermarks)
 

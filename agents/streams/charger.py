@@ -34,10 +34,11 @@ async def charger_stage(stream: faust.StreamT[Any]) -> None:
     async for event in stream.events():
         batch = event.message  # one per partition and fetch (agents/consumer.py)
         outbox = Stage2Outbox(settings.topic_partitions)
-        with settled(batch, *CHARGER_TABLES), meter.in_flight(batch.partition), collecting(outbox):
-            for msg in unsettled(batch_records(batch)):
-                await _record(msg)
-            await outbox.send(_to_stage2)
+        async with settled(batch, *CHARGER_TABLES):
+            with meter.in_flight(batch.partition), collecting(outbox):
+                for msg in unsettled(batch_records(batch)):
+                    await _record(msg)
+                await outbox.send(_to_stage2)
 
 
 async def _to_stage2(partition: int, items: list[Item]) -> None:
