@@ -79,14 +79,11 @@ class HeldTable(faust.Table[Any, Any]):
         return ready
 
     async def send_records(self, records: _Records, out: ChangelogOut) -> None:
-        """To the changelog, through ``out`` (librdkafka). Faust's own ``send_changelog``
-        queues them in its producer buffer, where every stream waits while more than 100
-        records drain one at a time; sent one by one through Faust's aiokafka producer
-        instead, a commit's 7,000 records took 30-40 s under live traffic (16 KiB batches,
-        one request in flight), and held the offsets back all that time (bench/RESULTS.md).
-        (Faust's send callback tells a RocksDB store what is persisted, so that its
-        recovery can start there; without it such a store recovers the whole changelog.
-        The worker's store is in memory, which ignores it.)"""
+        """To the changelog, through ``out`` (librdkafka). Not through Faust's producer:
+        its ``send_changelog`` buffer makes every stream wait while it drains, and sent one
+        by one through aiokafka a commit's ~7,000 records took 30-40 s under live traffic
+        (bench/RESULTS.md). So no RocksDB store learns what is persisted (it would recover
+        the whole changelog); the worker's store is in memory."""
         topic = self.changelog_topic.get_topic_name()
         for key, (partition, value) in records.items():
             await out.produce(topic, key=key, value=value, partition=partition)
@@ -300,7 +297,6 @@ class HeldStateConsumer(RewindingConsumer):
         except Spoiled as exc:
             log.warning("no commit at the hand-over: %s", exc)
             return
-        await self.app.producer.flush()
         offsets = {tp: offset for tp, offset in through.items() if tp in revoked}
         for tp in revoked:
             settled_offsets.pop((tp.topic, tp.partition), None)

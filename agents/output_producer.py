@@ -1,4 +1,5 @@
-"""Records out (derived topics, the stage-2 topic, dead letters) through librdkafka.
+"""Records out (derived topics, the stage-2 topic, dead letters, table changelogs) through
+librdkafka.
 
 Sending through Faust's producer (aiokafka, in Python on the event loop) took about a
 quarter of the worker's main thread (py-spy, bench/RESULTS.md): per record a Faust
