@@ -24,11 +24,19 @@ from .domain.timestamps import iso_ms
 SITE_POWER_SCHEMA = "chargestream.site.power.v1"
 
 
+def _held(doc: Any) -> bytes:
+    """JSON for bytes that stay in memory (table values, the cached timeline). orjson
+    returns its whole output buffer, 4 KiB however short the JSON (3.13, tracemalloc): two
+    table values a charger made that most of the worker's memory per connector
+    (bench/RESULTS.md). A copy holds just the JSON."""
+    return bytes(memoryview(orjson.dumps(doc)))
+
+
 # --- stage 1 table: charger id -> ChargerState -------------------------------------
 
 
 def encode_charger(state: ChargerState) -> bytes:
-    return orjson.dumps(
+    return _held(
         {
             "e": {str(evse): [_point(p) for p in s.ordered()] for evse, s in state.evses.items()},
             "t": state.tx_evse,
@@ -172,7 +180,7 @@ class SiteEntry:
 
 def encode_site(entry: SiteEntry) -> bytes:
     s = entry.state
-    return orjson.dumps(
+    return _held(
         {
             # orjson writes the Contribution dataclasses itself: its fields, as _contribution reads them
             "open": {str(b): list(cs.values()) for b, cs in s.open.items()},
@@ -212,7 +220,7 @@ def _timeline_json(entry: SiteEntry) -> orjson.Fragment:
     """The timeline's JSON, encoded again only when it has changed since the last time."""
     tl, kept = entry.timeline, entry.timeline_json
     if kept is None or kept[0] is not tl or kept[1] != tl.changes:
-        kept = entry.timeline_json = (tl, tl.changes, orjson.Fragment(orjson.dumps(_timeline_doc(tl))))
+        kept = entry.timeline_json = (tl, tl.changes, orjson.Fragment(_held(_timeline_doc(tl))))
     return kept[2]
 
 
@@ -292,7 +300,7 @@ def site_power_record(b: SiteBucket) -> bytes:
 
 
 def encode_status(s: ChargerStatus) -> bytes:
-    return orjson.dumps(
+    return _held(
         {
             "site": s.site_id,
             "p": s.partition,
