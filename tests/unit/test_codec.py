@@ -1,9 +1,11 @@
-"""Stage state survives its trip through the changelog's bytes unchanged."""
+"""Stage state survives its trip through the changelog's bytes unchanged, in bytes of its size."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
+import tracemalloc
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -79,3 +81,27 @@ def test_a_site_encodes_as_if_afresh_though_its_timeline_json_is_reused(seed: in
         afresh = dataclasses.replace(entry, timeline_json=None)
         assert codec.encode_site(entry) == codec.encode_site(afresh), (seed, step, kind)
     assert codec.decode_site(codec.encode_site(entry)).timeline == entry.timeline
+
+
+def test_table_values_hold_just_their_json() -> None:
+    """Table values stay in memory for as long as their key is held (bench/RESULTS.md): each
+    must take about its JSON's length, not the encoder's output buffer (4 KiB with orjson)."""
+    from agents.domain.charger import ChargerState
+    from agents.domain.charger_status import ChargerStatus
+    from agents.domain.liveness import Liveness
+
+    entry = codec.SiteEntry(SiteState(), partition=0)
+    encoders: list[Callable[[], bytes]] = [
+        lambda: codec.encode_charger(ChargerState()),
+        lambda: codec.encode_status(ChargerStatus("S", Liveness(1_000))),
+        lambda: codec.encode_site(entry),
+    ]
+    for encode in encoders:
+        length = len(encode())
+        tracemalloc.start()
+        try:
+            values = [encode() for _ in range(100)]
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert held < len(values) * (length + 256), (length, held)
