@@ -26,8 +26,8 @@ SITE_POWER_SCHEMA = "chargestream.site.power.v1"
 
 def _held(doc: Any) -> bytes:
     """JSON for bytes that stay in memory (table values, the cached timeline). orjson
-    returns its whole output buffer, 4 KiB however short the JSON (3.13, tracemalloc): two
-    table values a charger made that most of the worker's memory per connector
+    returns its whole output buffer, 4 KiB however short the JSON (3.13, tracemalloc), and
+    the two table values of each charger made most of the worker's memory per connector
     (bench/RESULTS.md). A copy holds just the JSON."""
     return bytes(memoryview(orjson.dumps(doc)))
 
