@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     """Late data within this corrects its bucket or window; must exceed the sample interval."""
     watermark_interval_seconds: float = Field(1.0, gt=0)
     """How often stage 1 reports its progress to stage 2."""
-    site_power_publish_seconds: float = Field(0.1, ge=0)
+    site_power_publish_seconds: float = Field(0.25, ge=0)
     """The open site power buckets that changed are published at most this often (and
     before a bucket closes and at every commit): the current power's freshness against
     the worker's CPU under live traffic."""
