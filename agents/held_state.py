@@ -213,19 +213,18 @@ before_take: list[Callable[[], Awaitable[None]]] = []
 decoded_views: list[Flushes] = []
 
 
-class Spoiled(Exception):
-    """An event was cancelled with a pending value in hand: nothing more may be committed."""
-
-
-async def send_held_state(app: AppT) -> dict[TP, int]:
+async def send_held_state(app: AppT) -> dict[TP, int] | None:
     """Outputs first, then the state that follows from them (see the module doc). Returns
-    the offsets to commit with that state: after the last event of each partition in it."""
+    the offsets to commit with that state: after the last event of each partition in it;
+    None when nothing may be committed any more (an event was cancelled with a pending
+    decoded value in hand: the worker is stopping, and reads that input again)."""
     # Taken with no event half-way, and in one step: these events' writes were all issued
     # when they settled (or by before_take), so the hooks wait for them, and not for the
     # writes of events that go on meanwhile.
     async with gate.closed():
         if any(view.spoiled for view in decoded_views):
-            raise Spoiled("an event was cancelled half-way; the input since the last commit is read again")
+            log.warning("no commit: an event was cancelled half-way; its input is read again")
+            return None
         for hook in before_take:
             await hook()
         for view in decoded_views:
@@ -264,10 +263,8 @@ class HeldStateConsumer(RewindingConsumer):
     async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
         # Through every event whose state goes out now, not only those Faust has acked so
         # far (events settle before Faust acks them); Faust flushes the producer again.
-        try:
-            through = await send_held_state(self.app)
-        except Spoiled as exc:
-            log.warning("no commit: %s", exc)
+        through = await send_held_state(self.app)
+        if through is None:
             return False
         offsets = {**offsets, **{tp: max(o, offsets.get(tp, 0)) for tp, o in through.items()}}
         result: bool = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
@@ -292,10 +289,8 @@ class HeldStateConsumer(RewindingConsumer):
         next owner recovers their tables from the changelog and reads from the committed
         offsets, so send the held state and commit the offsets that go with it, now. Faust
         does not commit here, and a commit after the rebalance is refused."""
-        try:
-            through = await send_held_state(self.app)
-        except Spoiled as exc:
-            log.warning("no commit at the hand-over: %s", exc)
+        through = await send_held_state(self.app)
+        if through is None:
             return
         offsets = {tp: offset for tp, offset in through.items() if tp in revoked}
         for tp in revoked:
