@@ -49,7 +49,7 @@ class ChargerRegistry:
 
     def __init__(self) -> None:
         self._chargers: dict[str, ChargerInfo] = {}
-        self._site_totals: dict[str, int] = {}
+        self._sites: dict[str, tuple[int, int]] = {}  # site -> (chargers, connectors)
         self._lock = threading.Lock()
         self.invalid_entries = 0
 
@@ -57,23 +57,31 @@ class ChargerRegistry:
         return self._chargers.get(charger_id)
 
     def connectors_total(self, site_id: str) -> int | None:
-        return self._site_totals.get(site_id)
+        totals = self._sites.get(site_id)
+        return None if totals is None else totals[1]
 
     def put(self, charger_id: str, info: ChargerInfo) -> None:
         with self._lock:
+            self._forget(charger_id)
             self._chargers[charger_id] = info
-            self._recount()
+            chargers, connectors = self._sites.get(info.site_id, (0, 0))
+            self._sites[info.site_id] = (chargers + 1, connectors + (info.connectors or 0))
 
     def delete(self, charger_id: str) -> None:
         with self._lock:
-            self._chargers.pop(charger_id, None)
-            self._recount()
+            self._forget(charger_id)
 
-    def _recount(self) -> None:
-        totals: dict[str, int] = {}
-        for info in self._chargers.values():
-            totals[info.site_id] = totals.get(info.site_id, 0) + (info.connectors or 0)
-        self._site_totals = totals
+    def _forget(self, charger_id: str) -> None:
+        """Take the charger out, and out of its site's totals. (Totals are kept per entry: a
+        recount of all sites per entry made reading a registry of n chargers cost n².)"""
+        old = self._chargers.pop(charger_id, None)
+        if old is None:
+            return
+        chargers, connectors = self._sites[old.site_id]
+        if chargers == 1:
+            del self._sites[old.site_id]
+        else:
+            self._sites[old.site_id] = (chargers - 1, connectors - (old.connectors or 0))
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         if not key:
