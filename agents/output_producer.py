@@ -27,6 +27,10 @@ from .landings import Landings
 log = logging.getLogger(__name__)
 
 POLL_S = 0.005  # how often a waiting flush or a full queue polls librdkafka
+# Delivery reports are served once per this many records produced (and by every flush):
+# each poll lets go of the GIL and takes it back, which cost more of the event loop than
+# the produce itself when done per record (py-spy, bench/RESULTS.md).
+POLL_EVERY = 64
 WARN_EVERY_S = 30.0
 
 
@@ -48,6 +52,7 @@ class OutputProducer:
         )
         self._landings = Landings()  # records produced, not yet acknowledged or refused
         self._failed: list[str] = []
+        self._unpolled = 0  # records produced since delivery reports were last served
 
     async def produce(
         self,
@@ -78,7 +83,10 @@ class OutputProducer:
             except BaseException:  # not produced: nothing to wait for
                 self._landings.landed(seq)
                 raise
-        self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
+        self._unpolled += 1
+        if self._unpolled >= POLL_EVERY:
+            self._unpolled = 0
+            self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
 
     def _done(self, seq: int, err: Any, msg: Any) -> None:
         if err is not None:
