@@ -207,8 +207,8 @@ def _coincident_peak(contribs: Iterable[Contribution]) -> float:
     Walks the readings in time order, changing one EVSE's value at a time (was a scan of
     every EVSE's readings at every time: 7 % of a live worker). Summed in EVSE order, as
     before, so the figure is the same to the last bit: on CPython 3.11 the built-in ``sum``
-    of floats adds them left to right in a C double, as the Python loop it replaced did at
-    a tenth of the cost (that loop was 6 % of a live worker; 3.12's ``sum`` compensates,
+    of floats adds them left to right in a C double, as the Python loop it replaced did, at
+    a third of its cost (that loop was 6 % of a live worker; 3.12's ``sum`` compensates,
     which may change the last bit)."""
     items = list(contribs)
     values = [c.carried_power_w or 0.0 for c in items]
