@@ -123,6 +123,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.cassandra_statements = Histogram(
+            "chargestream_cassandra_request_statements",
+            "Statements per Cassandra request (rows grouped by replica, at most 16): low"
+            " under a backlog means each row pays a request of its own",
+            buckets=(1, 2, 4, 8, 12, 16),
+            registry=registry,
+        )
         self.cassandra_errors = KeptCounter(
             "chargestream_cassandra_write_errors",
             "Cassandra write attempts that failed (outages are retried until the write succeeds)",

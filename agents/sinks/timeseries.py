@@ -528,6 +528,8 @@ class CassandraStore:
 
     def _send(self, req: _Request) -> None:
         req.attempts += 1
+        if req.attempts == 1:
+            metrics.cassandra_statements.observe(len(req.writes))
         if len(req.writes) == 1:
             statement = req.writes[0].statement
         else:

@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from agents.domain.charger import PowerRevision, SampleRow
 from agents.domain.meter import MeterReading
 from agents.domain.power import ENERGY_DELTA, MEASURED, Power
@@ -92,7 +94,18 @@ def test_writes_go_in_groups_and_a_refused_one_takes_no_other_with_it(
                 await store.write_rows("site_status", [site_status])
         return await store.flush()
 
+    def requests() -> tuple[float, float]:  # (requests sent, statements in them) so far
+        get = REGISTRY.get_sample_value
+        return get("chargestream_cassandra_request_statements_count") or 0.0, get(
+            "chargestream_cassandra_request_statements_sum"
+        ) or 0.0
+
+    sent_before, statements_before = requests()
     refused = asyncio.run(scenario())
+    sent, statements = (a - b for a, b in zip(requests(), (sent_before, statements_before), strict=True))
+    # n + 1 statements went first in groups of at most GROUP_MAX; the refused group was sent
+    # again statement by statement (each a request of one).
+    assert statements >= n + 1 and sent <= (n + 1) / GROUP_MAX + 2 + GROUP_MAX
     assert [owner for owner, _ in refused] == ["the culprit"]
     assert "rejected a write to site_status" in str(refused[0][1])  # by Cassandra, in a batch
     rows = cassandra_session.execute(f"SELECT charger_id FROM {keyspace}.connector_status_history").all()
@@ -127,3 +140,39 @@ def test_a_landed_write_leaves_no_cyclic_garbage(cassandra_session: Any, keyspac
         gc.set_debug(0)
         gc.garbage.clear()
     assert left == []
+
+
+def test_rows_keep_going_in_full_groups_while_the_in_flight_bound_is_reached(
+    cassandra_session: Any, keyspace: str
+) -> None:
+    """With more rows than may be in flight, writers wait for room, and go on with all the
+    room that came back meanwhile: their rows still go about GROUP_MAX to a request. (An
+    asyncio.Semaphore per statement made a writer wait, room or not, while the other one
+    waited, and each wait sent the groups formed so far: a few rows per request.)"""
+    apply_migrations(cassandra_session, keyspace, REPLICATION)
+    store = CassandraStore(
+        cassandra_session, keyspace, max_in_flight=2 * GROUP_MAX, backoff_max_s=1, timeout_s=10
+    )
+    ts = datetime.now(UTC).replace(microsecond=0)
+    rows = [
+        (f"CP-{i}", ts.date(), ts, 1, 1, "S-1", "Available", "available", None, None, None, ts, True)
+        for i in range(40 * GROUP_MAX)
+    ]
+
+    async def scenario() -> None:  # two writers, as the worker's two stages
+        half = len(rows) // 2
+        await asyncio.gather(
+            store.write_rows("connector_status_history", rows[:half]),
+            store.write_rows("connector_status_history", rows[half:]),
+        )
+        assert await store.flush() == []
+
+    get = REGISTRY.get_sample_value
+    before = [get(f"chargestream_cassandra_request_statements_{s}") or 0.0 for s in ("count", "sum")]
+    asyncio.run(scenario())
+    sent, statements = (
+        (get(f"chargestream_cassandra_request_statements_{s}") or 0.0) - b
+        for s, b in zip(("count", "sum"), before, strict=True)
+    )
+    assert statements == len(rows)
+    assert statements / sent >= GROUP_MAX / 2
