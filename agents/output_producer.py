@@ -52,7 +52,6 @@ class OutputProducer:
         )
         self._landings = Landings()  # records produced, not yet acknowledged or refused
         self._failed: list[str] = []
-        self._unpolled = 0  # records produced since delivery reports were last served
 
     async def produce(
         self,
@@ -83,9 +82,7 @@ class OutputProducer:
             except BaseException:  # not produced: nothing to wait for
                 self._landings.landed(seq)
                 raise
-        self._unpolled += 1
-        if self._unpolled >= POLL_EVERY:
-            self._unpolled = 0
+        if seq % POLL_EVERY == 0:
             self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
 
     def _done(self, seq: int, err: Any, msg: Any) -> None:

@@ -20,6 +20,20 @@ from agents.sinks.timeseries import GROUP_MAX, CassandraStore, _Request, write_o
 REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 
 
+def requests_so_far() -> tuple[float, float]:
+    """Requests the stores have sent to Cassandra, and the statements in them (the metric)."""
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(f"chargestream_cassandra_request_statements_{name}") or 0.0
+
+    return sample("count"), sample("sum")
+
+
+def since(before: tuple[float, float]) -> tuple[float, float]:
+    sent, statements = requests_so_far()
+    return sent - before[0], statements - before[1]
+
+
 def reading(ts_ms: int, received_at_ms: int, energy_wh: float) -> MeterReading:
     return MeterReading(
         "CP-1", 1, 1, ts_ms, received_at_ms, "T1", "Sample.Periodic", {"energy_wh": energy_wh}
@@ -94,15 +108,9 @@ def test_writes_go_in_groups_and_a_refused_one_takes_no_other_with_it(
                 await store.write_rows("site_status", [site_status])
         return await store.flush()
 
-    def requests() -> tuple[float, float]:  # (requests sent, statements in them) so far
-        get = REGISTRY.get_sample_value
-        return get("chargestream_cassandra_request_statements_count") or 0.0, get(
-            "chargestream_cassandra_request_statements_sum"
-        ) or 0.0
-
-    sent_before, statements_before = requests()
+    before = requests_so_far()
     refused = asyncio.run(scenario())
-    sent, statements = (a - b for a, b in zip(requests(), (sent_before, statements_before), strict=True))
+    sent, statements = since(before)
     # n + 1 statements went first in groups of at most GROUP_MAX; the refused group was sent
     # again statement by statement (each a request of one).
     assert statements >= n + 1 and sent <= (n + 1) / GROUP_MAX + 2 + GROUP_MAX
@@ -167,12 +175,8 @@ def test_rows_keep_going_in_full_groups_while_the_in_flight_bound_is_reached(
         )
         assert await store.flush() == []
 
-    get = REGISTRY.get_sample_value
-    before = [get(f"chargestream_cassandra_request_statements_{s}") or 0.0 for s in ("count", "sum")]
+    before = requests_so_far()
     asyncio.run(scenario())
-    sent, statements = (
-        (get(f"chargestream_cassandra_request_statements_{s}") or 0.0) - b
-        for s, b in zip(("count", "sum"), before, strict=True)
-    )
+    sent, statements = since(before)
     assert statements == len(rows)
     assert statements / sent >= GROUP_MAX / 2
