@@ -203,10 +203,31 @@ def _offsets(bootstrap: str, group: str, topics: Sequence[str]) -> dict[tuple[st
         tps = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
         return {
             (tp.topic, tp.partition): (max(tp.offset, 0), c.get_watermark_offsets(tp, timeout=10)[1])
-            for tp in c.committed(tps, timeout=10)
+            for tp in _committed(c, tps)
         }
     finally:
         c.close()
+
+
+def _committed(consumer: Any, tps: list[Any], attempts: int = 20) -> list[Any]:
+    """The group's committed offsets. On a fresh broker the offsets topic is made on first
+    use, and until its leader is elected the coordinator lookup fails (NOT_COORDINATOR,
+    COORDINATOR_LOAD_IN_PROGRESS): retriable, so retried for a while."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    waits = (
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    )
+    for attempt in range(attempts):
+        try:
+            return list(consumer.committed(tps, timeout=10))
+        except KafkaException as exc:
+            if exc.args[0].code() not in waits or attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 def lag(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
