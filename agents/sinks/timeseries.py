@@ -17,13 +17,16 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agents.domain.buckets import SiteBucket
 from agents.domain.charger import PowerRevision, SampleRow
 from agents.domain.power import Power
 from agents.landings import Landings
 from agents.metrics import metrics
+
+if TYPE_CHECKING:
+    from agents.sinks.cql_bind import Binder
 
 log = logging.getLogger(__name__)
 
@@ -426,16 +429,21 @@ class CassandraStore:
     def __init__(
         self, session: Any, keyspace: str, *, max_in_flight: int, backoff_max_s: float, timeout_s: float
     ):
-        self._session = session
-        self._keyspace = keyspace
-        self._sample = session.prepare(SAMPLE_INSERT.format(ks=keyspace))
-        self._sample_power = session.prepare(SAMPLE_POWER.format(ks=keyspace))
         from cassandra.query import BatchStatement, BatchType
 
+        from agents.sinks.cql_bind import Binder
+
+        def prepare(cql: str) -> Binder:
+            return Binder(session.prepare(cql.format(ks=keyspace)))
+
+        self._session = session
+        self._keyspace = keyspace
+        self._sample = prepare(SAMPLE_INSERT)
+        self._sample_power = prepare(SAMPLE_POWER)
         self._batch = functools.partial(BatchStatement, batch_type=BatchType.UNLOGGED)
-        self._bucket = session.prepare(BUCKET_INSERT.format(ks=keyspace))
-        self._alert = session.prepare(ALERT_INSERT.format(ks=keyspace))
-        self._rows = {t: session.prepare(cql.format(ks=keyspace)) for t, (cql, _, _) in ROW_TABLES.items()}
+        self._bucket = prepare(BUCKET_INSERT)
+        self._alert = prepare(ALERT_INSERT)
+        self._rows = {t: prepare(cql) for t, (cql, _, _) in ROW_TABLES.items()}
         self._slots = _Slots(max_in_flight)
         self._backoff_max_s = backoff_max_s
         self._timeout_s = timeout_s
@@ -490,13 +498,13 @@ class CassandraStore:
         self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
         return self._last_us
 
-    async def _issue(self, *statements: tuple[Any, tuple[Any, ...]], table: str) -> None:
+    async def _issue(self, *statements: tuple[Binder, tuple[Any, ...]], table: str) -> None:
         """Statements of one partition (they go in one group), each a write of its own."""
         await self._slots.take(len(statements))
         self._loop = asyncio.get_running_loop()  # where completions are taken
         owner = write_owner.get()
         try:
-            bound = [prepared.bind(values) for prepared, values in statements]
+            bound = [binder.bind(values) for binder, values in statements]
             key = self._replicas(bound[0].routing_key)
         except Exception as exc:  # values the statement cannot take: refused, never sent
             self._slots.give(len(statements))
