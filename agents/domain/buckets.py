@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .power import EvseSeries, Power, PowerRules, bucket_energy, held_power, power_series
+from .power import EvseSeries, Point, Power, PowerRules, bucket_energy, held_power, power_series
 
 BUCKET_MS = 60_000
 
@@ -76,11 +76,14 @@ def contributions(
     new_ts: list[int],
     watermark_ms: int,
     rules: BucketRules,
+    points: list[Point] | None = None,
     powers: list[Power] | None = None,
 ) -> list[Contribution]:
     """One contribution per still-open bucket that readings at ``new_ts`` affect.
-    ``powers``: the series' power_series, when the caller has it already."""
-    points = series.ordered()
+    ``points``: the series' readings in time order, or a ``power.window`` of them for the
+    first affected bucket; ``powers``: their power_series, when the caller has it already."""
+    if points is None:
+        points = series.ordered()
     times = [p.ts_ms for p in points]
     if powers is None:
         powers = power_series(points, rules.power)

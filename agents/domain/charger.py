@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .buckets import BucketRules, Contribution, bucket_of, contributions, is_open
+from .buckets import BucketRules, Contribution, affected_buckets, bucket_of, contributions, is_open
 from .meter import MeterReading
-from .power import EvseSeries, Point, Power, power_series
+from .power import EvseSeries, Point, Power, power_series, window
 
 MAX_OPEN_TRANSACTIONS = 64  # per charger; transactions that never end must not pile up
 UNRESOLVED_EVSE = -1  # a reading whose EVSE cannot be known: kept in history, not in site sums
@@ -97,12 +97,16 @@ def apply_meter_message(
             new_ts.setdefault(evse, []).append(r.ts_ms)
         update.samples.append(SampleRow(r, evse, None, False))
 
-    powers: dict[int, dict[int, Power]] = {}  # EVSE -> power by ts, of every EVSE written to
+    powers: dict[int, dict[int, Power]] = {}  # EVSE -> power by ts, of the readings needed
     for evse in {s.evse_id for s in update.samples} & state.evses.keys():
         series = state.evses[evse]
-        series_powers = power_series(series.ordered(), rules.power)
-        powers[evse] = {p.ts_ms: p for p in series_powers}
         ts_list = new_ts.get(evse, [])
+        points = series.ordered()
+        if ts_list and evse not in before and _all_new(update.samples, evse, ts_list):
+            # What this message needs is at and after its first affected bucket.
+            points = window(points, affected_buckets(series, ts_list).start, rules.power)
+        series_powers = power_series(points, rules.power)
+        powers[evse] = {p.ts_ms: p for p in series_powers}
         for ts, old in before.get(evse, {}).items():
             if ts not in ts_list and powers[evse].get(ts) != old:
                 update.revisions.append(PowerRevision(readings[0].charger_id, evse, ts, powers[evse].get(ts)))
@@ -115,11 +119,19 @@ def apply_meter_message(
                 new_ts=ts_list,
                 watermark_ms=watermark_ms,
                 rules=rules,
+                points=points,
                 powers=series_powers,
             )
     update.samples = [_with_power(s, state, powers, rules) for s in update.samples]
     _prune(state, watermark_ms, rules)
     return update
+
+
+def _all_new(samples: list[SampleRow], evse: int, new_ts: list[int]) -> bool:
+    """Whether every row of this EVSE is a reading the message added (not a re-sent or
+    late one, whose power is that of an older reading)."""
+    added = set(new_ts)
+    return all(s.reading.ts_ms in added for s in samples if s.evse_id == evse)
 
 
 def _with_power(
