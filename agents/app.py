@@ -82,6 +82,7 @@ def create_app(settings: Settings, **overrides: Any) -> ChargestreamApp:
         # enough that a batch takes a fraction of a second (it is settled and committed
         # whole, and its outputs wait for it).
         broker_max_poll_records=2000,
+        broker_commit_interval=settings.commit_interval_seconds,
         Table=HeldTable,
         Worker=QuietWorker,
         **overrides,

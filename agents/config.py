@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     """How long a fetch waits on the broker for 256 KiB: longer makes bigger batches under
     live traffic (less CPU per event), at up to this much latency per stage."""
 
+    commit_interval_seconds: float = Field(2.8, gt=0)
+    """How often offsets are committed, with the state that goes with them (Faust's
+    broker_commit_interval). Each commit encodes every table value changed since the last
+    one, so under live traffic a longer interval encodes each charger's state once for
+    more of its messages; a crash reprocesses up to this much input (identical re-sends)."""
     grace_seconds: float = Field(120.0, ge=0)
     """Late data within this corrects its bucket or window; must exceed the sample interval."""
     watermark_interval_seconds: float = Field(1.0, gt=0)

@@ -31,3 +31,10 @@ def test_contact_points_from_env(monkeypatch: pytest.MonkeyPatch, raw: str) -> N
 def test_settings_are_frozen() -> None:
     with pytest.raises(ValueError):
         Settings().kafka_bootstrap = "elsewhere:9092"  # type: ignore[misc]
+
+
+def test_the_commit_interval_is_fausts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.app import create_app
+
+    monkeypatch.setenv("CHARGESTREAM_COMMIT_INTERVAL_SECONDS", "10")
+    assert create_app(Settings()).conf.broker_commit_interval == 10.0
