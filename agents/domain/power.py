@@ -154,8 +154,9 @@ def power_series(points: list[Point], rules: PowerRules) -> list[Power]:
 def window(points: list[Point], from_ms: int, rules: PowerRules) -> list[Point]:
     """The readings, in time order, that give the whole series' answers from ``from_ms``
     on: its powers there (and the one held into it), and its energy in any bucket starting
-    there or later. A series holds ~18 minutes of readings (the horizon), and a new
-    reading's buckets need a few; computing over all of them was a quarter of a worker.
+    there or later. A new reading's buckets need a few of the readings a series holds
+    (those of every open bucket, and a margin: charger._prune); computing over the ~18
+    minutes of them a series held was a quarter of a worker.
 
     The window starts at the last register reading before the power that can still be held
     at ``from_ms`` (``hold_s`` before it) that ``registers`` keeps whatever precedes it (not
