@@ -1,4 +1,4 @@
-"""Binding values to prepared statements, the driver's way at half its cost.
+"""Binding values to prepared statements, the driver's way at about a quarter of its cost.
 
 cassandra-driver's ``PreparedStatement.bind`` makes a ``ColDesc`` tuple for every value to
 ask the column-encryption policy about it (even with no policy), and serialises timestamps
