@@ -17,6 +17,7 @@ from .domain.charger import ChargerState
 from .domain.charger_status import ChargerStatus, TrackedAlert
 from .domain.liveness import Liveness
 from .domain.power import EvseSeries, Point
+from .domain.seen_messages import SeenMessages
 from .domain.site_timeline import Change, ChargerLine, ConnectorLine, SiteTimeline, Window
 from .domain.status import ConnectorState, FaultEvent, StatusClass, StatusEvent
 from .domain.timestamps import iso_ms
@@ -40,7 +41,7 @@ def encode_charger(state: ChargerState) -> bytes:
         {
             "e": {str(evse): [_point(p) for p in s.ordered()] for evse, s in state.evses.items()},
             "t": state.tx_evse,
-            "m": state.messages,
+            "s": state.messages.to_doc(),
         }
     )
 
@@ -52,7 +53,8 @@ def decode_charger(raw: bytes | None) -> ChargerState:
     return ChargerState(
         evses={int(k): EvseSeries({p[0]: Point(*p) for p in pts}) for k, pts in doc["e"].items()},
         tx_evse=doc["t"],
-        messages=doc["m"],
+        # "m": message id -> received_at_ms, as values written before digests were kept
+        messages=SeenMessages.from_doc(doc["s"]) if "s" in doc else SeenMessages.of_ids(doc.get("m", {})),
     )
 
 

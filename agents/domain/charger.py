@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from .buckets import BUCKET_MS, BucketRules, Contribution, affected_buckets, bucket_of, contributions, is_open
 from .meter import MeterReading
 from .power import EvseSeries, Point, Power, power_series, window
+from .seen_messages import SeenMessages
 
 MAX_OPEN_TRANSACTIONS = 64  # per charger; transactions that never end must not pile up
 UNRESOLVED_EVSE = -1  # a reading whose EVSE cannot be known: kept in history, not in site sums
@@ -29,7 +30,7 @@ MAIN_METER = 0
 class ChargerState:
     evses: dict[int, EvseSeries] = field(default_factory=dict)
     tx_evse: dict[str, int] = field(default_factory=dict)  # transaction id -> EVSE
-    messages: dict[str, int] = field(default_factory=dict)  # message id -> received_at_ms
+    messages: SeenMessages = field(default_factory=SeenMessages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ def apply_meter_message(
         if message_id in state.messages:
             update.duplicate = True
             return update
-        state.messages[message_id] = received_at_ms
+        state.messages.add(message_id, received_at_ms)
 
     new_ts: dict[int, list[int]] = {}
     before: dict[int, dict[int, Power | None]] = {}  # EVSE -> power by ts, before an insertion
@@ -191,5 +192,4 @@ def _prune(state: ChargerState, watermark_ms: int, rules: BucketRules) -> None:
         ordered = series.ordered()
         for p in ordered[: len(ordered) - len(window(ordered, first_open, rules.power))]:
             del series.points[p.ts_ms]
-    for mid in [m for m, t in state.messages.items() if t < horizon]:
-        del state.messages[mid]
+    state.messages.forget_received_before(horizon)

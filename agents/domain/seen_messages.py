@@ -1,0 +1,88 @@
+"""The message ids a charger sent recently, for dropping exact re-sends.
+
+They are kept for the horizon (18 minutes; a re-send that got past them would be written
+again, as a late row once its buckets have closed), ~150 per charger at 10-second samples.
+As a dict of id strings and receive times they were half of a filled charger state in
+memory, ~14.6 KB per connector (bench/RESULTS.md, `python -m bench.steady_state`). Here
+each id is an 8-byte BLAKE2b digest in one bytearray, its receive time in an array beside
+it: 16 bytes an id. Two different ids of one charger meeting on a 64-bit digest within 18
+minutes is a chance of ~10^-15, and would cost one message's processing, reported as a
+duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+from array import array
+from collections.abc import Iterable, Mapping
+from hashlib import blake2b
+from typing import Any
+
+DIGEST = 8
+
+
+def _digest(message_id: str) -> bytes:
+    return blake2b(message_id.encode(), digest_size=DIGEST).digest()
+
+
+class SeenMessages:
+    __slots__ = ("_digests", "_times")
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __init__(self, digests: bytes = b"", times: Iterable[int] = ()) -> None:
+        self._digests = bytearray(digests)  # DIGEST bytes per id, in the order they came
+        self._times = array("q", times)  # received_at_ms of each, same order
+        if len(self._digests) != DIGEST * len(self._times):
+            raise ValueError("one receive time per digest")
+
+    @classmethod
+    def of_ids(cls, ids: Mapping[str, int]) -> SeenMessages:
+        """From message id -> received_at_ms (the state's encoding before digests)."""
+        return cls(b"".join(map(_digest, ids)), ids.values())
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def __contains__(self, message_id: object) -> bool:
+        return isinstance(message_id, str) and self._index(_digest(message_id)) >= 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SeenMessages):
+            return NotImplemented
+        return self._digests == other._digests and self._times == other._times
+
+    def add(self, message_id: str, received_at_ms: int) -> None:
+        """Note an id not seen yet (``in`` says which)."""
+        self._digests += _digest(message_id)
+        self._times.append(received_at_ms)
+
+    def forget_received_before(self, ms: int) -> None:
+        # Ids come mostly in the order they were received: those go from the front, and
+        # the whole is filtered only when an older one is left behind a newer one.
+        times = self._times
+        front = 0
+        while front < len(times) and times[front] < ms:
+            front += 1
+        if front:
+            del times[:front]
+            del self._digests[: front * DIGEST]
+        if not times or min(times) >= ms:
+            return
+        keep = [i for i, t in enumerate(self._times) if t >= ms]
+        digests = self._digests
+        self._digests = bytearray(b"".join(digests[i * DIGEST : (i + 1) * DIGEST] for i in keep))
+        self._times = array("q", (self._times[i] for i in keep))
+
+    def to_doc(self) -> list[Any]:
+        return [base64.b64encode(self._digests).decode(), self._times.tolist()]
+
+    @classmethod
+    def from_doc(cls, doc: list[Any]) -> SeenMessages:
+        return cls(base64.b64decode(doc[0]), doc[1])
+
+    def _index(self, digest: bytes) -> int:
+        """Where the digest starts, on a digest boundary; -1 if absent."""
+        i = self._digests.find(digest)
+        while i > 0 and i % DIGEST:
+            i = self._digests.find(digest, i + 1)
+        return i

@@ -1,0 +1,40 @@
+"""Message ids seen recently: membership, forgetting by receive time, encodings."""
+
+from __future__ import annotations
+
+import orjson
+
+from agents import codec
+from agents.domain.charger import ChargerState
+from agents.domain.seen_messages import SeenMessages
+
+
+def test_ids_are_seen_until_forgotten_by_receive_time() -> None:
+    seen = SeenMessages()
+    for i in range(200):
+        seen.add(f"CP-1-{i}", 1_000 + (i * 37) % 200)  # receive times not in order
+    assert len(seen) == 200 and "CP-1-5" in seen and "CP-1-200" not in seen and 5 not in seen
+    seen.forget_received_before(1_100)
+    kept = {f"CP-1-{i}" for i in range(200) if 1_000 + (i * 37) % 200 >= 1_100}
+    assert len(seen) == len(kept) == 100
+    assert all((f"CP-1-{i}" in seen) == (f"CP-1-{i}" in kept) for i in range(200))
+
+
+def test_a_digest_found_off_its_boundary_is_not_a_match() -> None:
+    seen = SeenMessages()
+    seen.add("a", 1)
+    seen.add("b", 2)
+    raw = bytes(seen._digests)
+    # Ids whose digest would straddle two stored ones are absent; search on from there.
+    straddling = raw[4:12]
+    assert seen._index(straddling) == -1
+    assert seen._index(raw[8:16]) == 8
+
+
+def test_the_charger_state_round_trips_and_reads_the_old_id_map() -> None:
+    state = ChargerState()
+    state.messages.add("m-1", 10)
+    state.messages.add("m-2", 20)
+    assert codec.decode_charger(codec.encode_charger(state)) == state
+    old = orjson.dumps({"e": {}, "t": {}, "m": {"m-1": 10, "m-2": 20}})  # written before digests
+    assert codec.decode_charger(old).messages == state.messages
