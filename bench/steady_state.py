@@ -19,12 +19,11 @@ import time
 import tracemalloc
 
 from agents.codec import decode_charger, encode_charger
+from agents.config import get_settings
 from agents.domain import envelope, meter, validation
 from agents.domain.buckets import BucketRules
 from agents.domain.charger import ChargerState, apply_meter_message
 from agents.simulator import SimConfig, messages
-
-METER_ACTIONS = ("MeterValues", "TransactionEvent", "StartTransaction", "StopTransaction")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         session_minutes=(20.0, 120.0),
     )
     rules = BucketRules()
+    meter_topics = get_settings().meter_topics  # the simulator's topics are the defaults
     states: dict[str, ChargerState] = {}
     watermark, handled, cpu = 0, 0, 0.0
-    for _, action, _, value in messages(cfg):
-        if action.rsplit(".", 1)[-1] not in METER_ACTIONS:
+    for _, topic, _, value in messages(cfg):
+        if topic not in meter_topics:
             continue
         env = envelope.decode(value, 1 << 20)
         if not isinstance(env, envelope.Envelope) or not isinstance(validation.validate(env), list):

@@ -57,10 +57,11 @@ class Contribution:
     reported: bool  # the EVSE sent a reading inside the bucket
 
 
-def affected_buckets(series: EvseSeries, new_ts: list[int]) -> range:
-    """Buckets whose energy can change when readings at ``new_ts`` join the series:
-    from the bucket of the reading before the earliest to that of the one after the latest."""
-    times = sorted(series.points)
+def affected_buckets(times: list[int], new_ts: list[int]) -> range:
+    """Buckets whose energy can change when readings at ``new_ts`` join the series whose
+    reading times, in order, are ``times``: from the bucket of the reading before the
+    earliest to that of the one after the latest (a ``power.window`` of the series holds
+    both)."""
     lo, hi = min(new_ts), max(new_ts)
     i, j = times.index(lo), times.index(hi)
     first = bucket_of(times[i - 1] if i > 0 else lo)
@@ -88,7 +89,7 @@ def contributions(
     if powers is None:
         powers = power_series(points, rules.power)
     out = []
-    for start in affected_buckets(series, new_ts):
+    for start in affected_buckets(times, new_ts):
         if not is_open(start, watermark_ms, rules):
             continue
         end = start + BUCKET_MS

@@ -105,7 +105,8 @@ def apply_meter_message(
         points = series.ordered()
         if ts_list and evse not in before and _all_new(update.samples, evse, ts_list):
             # What this message needs is at and after its first affected bucket.
-            points = window(points, affected_buckets(series, ts_list).start, rules.power)
+            first = affected_buckets([p.ts_ms for p in points], ts_list).start
+            points = window(points, first, rules.power)
         series_powers = power_series(points, rules.power)
         powers[evse] = {p.ts_ms: p for p in series_powers}
         for ts, old in before.get(evse, {}).items():
@@ -187,9 +188,10 @@ def _prune(state: ChargerState, watermark_ms: int, rules: BucketRules) -> None:
     memory and in every commit), of which a message's buckets use a few dozen."""
     horizon = watermark_ms - rules.horizon_ms
     first_open = bucket_of(watermark_ms - PRUNE_MARGIN_MS - BUCKET_MS - rules.grace_ms) + BUCKET_MS
+
+    def needed(ordered: list[Point]) -> list[Point]:
+        return window(ordered, first_open, rules.power)
+
     for series in state.evses.values():
-        series.prune(horizon)
-        ordered = series.ordered()
-        for p in ordered[: len(ordered) - len(window(ordered, first_open, rules.power))]:
-            del series.points[p.ts_ms]
+        series.prune(horizon, needed)
     state.messages.forget_received_before(horizon)

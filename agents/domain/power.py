@@ -87,11 +87,15 @@ class EvseSeries:
         self.points[point.ts_ms] = point
         return True
 
-    def prune(self, before_ms: int) -> None:
-        """Forget readings older than ``before_ms``, keeping one as the register baseline."""
-        old = sorted(t for t in self.points if t < before_ms)
-        for t in old[:-1]:
-            del self.points[t]
+    def prune(self, before_ms: int, window: Callable[[list[Point]], list[Point]] | None = None) -> None:
+        """Forget readings older than ``before_ms``, keeping one as the register baseline,
+        and those before ``window`` of the readings in time order (see ``window`` below)."""
+        ordered = self.ordered()
+        cut = max(bisect_left([p.ts_ms for p in ordered], before_ms) - 1, 0)
+        if window is not None:
+            cut = max(cut, len(ordered) - len(window(ordered)))
+        for p in ordered[:cut]:
+            del self.points[p.ts_ms]
 
     def ordered(self) -> list[Point]:
         return [self.points[t] for t in sorted(self.points)]
