@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from agents.domain.buckets import BUCKET_MS, BucketRules, Contribution, SiteState, site_bucket
@@ -166,3 +168,31 @@ def test_transactions_that_never_end_do_not_pile_up() -> None:
     feed(charger, site, [[reading("C", 1, t, wh=float(t), tx=f"T{t}")] for t in range(0, 2000, 10)])
     assert len(charger.tx_evse) == 64
     assert "T1990" in charger.tx_evse and "T0" not in charger.tx_evse
+
+
+def _peak_by_definition(contribs: list[Contribution]) -> float:
+    """At each reading time of the bucket, the sum of each EVSE's value in force then."""
+    if not any(c.powers for c in contribs):
+        return sum(c.carried_power_w or 0.0 for c in contribs)
+
+    def in_force(c: Contribution, t: int) -> float:
+        held = [w for ts, w in c.powers if ts <= t]
+        return (held[-1] if held else c.carried_power_w) or 0.0
+
+    times = sorted({t for c in contribs for t, _ in c.powers})
+    return max(0.0, *(sum(in_force(c, t) for c in contribs) for t in times))
+
+
+def test_coincident_peak_is_the_largest_sum_in_force_at_a_reading_time() -> None:
+    r = random.Random(7)
+    for _ in range(2000):
+        site = SiteState()
+        for e in range(r.randrange(1, 25)):
+            times = sorted(r.sample(range(T0, T0 + BUCKET_MS, 1000), r.randrange(0, 7)))
+            powers = tuple((t, r.choice([0.0, r.uniform(0, 22_000), 7_400.0])) for t in times)
+            carried = r.choice([None, 0.0, r.uniform(0, 22_000)])
+            site.add(Contribution("S", T0, f"C{e}/1", 8, 1.0, powers, carried, True))
+        expected = _peak_by_definition(list(site.open[T0].values()))
+        assert site_bucket("S", site, T0, None, final=False).peak_power_w == pytest.approx(
+            expected, rel=1e-12
+        )
