@@ -71,7 +71,7 @@ charger_statuses = DecodedTable[ChargerStatus | None](
     lambda s: codec.encode_status(_some(s)),
 )
 site_entries = DecodedTable[codec.SiteEntry](
-    site_state, lambda key, raw: codec.decode_site(raw), codec.encode_site
+    site_state, lambda key, raw: codec.decode_site(raw, key.decode()), codec.encode_site
 )
 held_state.decoded_views.extend((charger_states, charger_statuses, site_entries))  # encoded at commits
 # What each stage's agent writes: its changes are settled when each of its events ends.

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from agents import codec
-from agents.domain.buckets import Contribution, SiteState
+from agents.domain.buckets import BucketRules, Contribution, SiteState
 from agents.domain.site_timeline import Change, FoldRules, apply_change, fold
 from agents.domain.status import StatusClass
 
@@ -26,9 +26,23 @@ def test_a_site_entry_round_trips() -> None:
         partition=3,
         dirty={60_000},
     )
-    back = codec.decode_site(codec.encode_site(entry))
+    back = codec.decode_site(codec.encode_site(entry), "S")
     assert back.state == entry.state
     assert (back.partition, back.dirty) == (3, {60_000})
+
+
+def test_a_site_entry_written_before_compact_buckets_is_still_read() -> None:
+    a = Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0), (90_000, 7100.5)), None, True)
+    fields = {f.name: getattr(a, f.name) for f in dataclasses.fields(a)}
+    old = {
+        "open": {"60000": [fields]},
+        "rev": {"60000": 3},
+        "closed": {},
+        "final_up_to": 0,
+        "partition": 1,
+        "dirty": [],
+    }
+    assert codec.decode_site(orjson.dumps(old), "S").state.open == {60_000: {"C/1": a}}
 
 
 def test_a_bundle_round_trips_through_the_stage_2_topic() -> None:
@@ -55,20 +69,26 @@ def test_a_record_of_one_item_from_before_bundles_is_still_read() -> None:
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_a_site_encodes_as_if_afresh_though_its_timeline_json_is_reused(seed: int) -> None:
-    """encode_site reuses the timeline's JSON while the timeline has not changed: after any
-    mix of contributions, status and liveness changes and folds, the bytes are those of an
-    encoding from scratch."""
+def test_a_site_encodes_as_if_afresh_though_its_kept_json_is_reused(seed: int) -> None:
+    """encode_site reuses the JSON of the timeline and of each open bucket while they have not
+    changed: after any mix of contributions, status and liveness changes, folds and
+    finalised buckets, the bytes are those of an encoding from scratch."""
     rnd = random.Random(seed)
     entry = codec.SiteEntry()
     rules = FoldRules(windows_ms=(60_000, 3_600_000))
     t = 1_795_521_600_000
     for step in range(200):
         t += rnd.randrange(0, 20_000)
-        kind = rnd.choice(("contribution", "contribution", "status", "liveness", "fold"))
+        kind = rnd.choice(("contribution", "contribution", "status", "liveness", "fold", "final"))
         if kind == "contribution":
-            c = Contribution("S", t // 60_000 * 60_000, f"C/{rnd.randrange(3)}", step, 1.0, (), None, True)
+            start = t // 60_000 * 60_000 - rnd.choice((0, 0, 60_000))
+            powers = ((t, rnd.uniform(0, 7400)),) if rnd.random() < 0.5 else ()
+            c = Contribution("S", start, f"C/{rnd.randrange(3)}", step, 1.0, powers, None, True)
             entry.state.add(c)
+        elif kind == "final":
+            entry.state.finalise(t - 60_000, BucketRules(grace_ms=0))
+            for start in [s for s in entry.state.open if s < entry.state.final_up_to]:
+                del entry.state.open[start]
         elif kind == "status":
             connector = f"{rnd.randrange(1, 3)}/1"
             apply_change(
@@ -78,9 +98,10 @@ def test_a_site_encodes_as_if_afresh_though_its_timeline_json_is_reused(seed: in
             apply_change(entry.timeline, Change("S", f"CP{rnd.randrange(2)}", t, offline=rnd.random() < 0.5))
         else:
             fold(entry.timeline, t - 30_000, rules)
-        afresh = dataclasses.replace(entry, timeline_json=None)
+        afresh = dataclasses.replace(entry, timeline_json=None, open_json={})
         assert codec.encode_site(entry) == codec.encode_site(afresh), (seed, step, kind)
-    assert codec.decode_site(codec.encode_site(entry)).timeline == entry.timeline
+    back = codec.decode_site(codec.encode_site(entry), "S")
+    assert (back.timeline, back.state) == (entry.timeline, entry.state)
 
 
 def test_table_values_hold_just_their_json() -> None:
