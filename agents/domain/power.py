@@ -71,9 +71,15 @@ class Power:
 
 @dataclass(slots=True)
 class EvseSeries:
-    """Recent readings of one EVSE by timestamp. Mutable state owned by one agent."""
+    """Recent readings of one EVSE by timestamp, kept in time order (readings come mostly in
+    order: sorting the timestamps at every use was ~10 % of stage 1). Mutable state owned
+    by one agent."""
 
     points: dict[int, Point] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if any(a > b for a, b in zip(self.points, list(self.points)[1:], strict=False)):
+            self._sort()
 
     def add(self, point: Point) -> bool:
         """Insert the reading at its timestamp; True if anything changed.
@@ -81,11 +87,22 @@ class EvseSeries:
         Two different readings at one timestamp (a StartTransaction's meterStart and a
         sample, from two topics read in no fixed order) are decided by the data, not by
         arrival: the one the CSMS received later wins, as its row does in Cassandra."""
-        held = self.points.get(point.ts_ms)
-        if held is not None and _precedence(held) >= _precedence(point):
-            return False
-        self.points[point.ts_ms] = point
+        points = self.points
+        held = points.get(point.ts_ms)
+        if held is not None:
+            if _precedence(held) >= _precedence(point):
+                return False
+            points[point.ts_ms] = point  # in place: the order stands
+            return True
+        late = bool(points) and point.ts_ms < self.last_ts()
+        points[point.ts_ms] = point
+        if late:
+            self._sort()
         return True
+
+    def last_ts(self) -> int:
+        """The newest reading's timestamp (the series must not be empty)."""
+        return next(reversed(self.points))
 
     def prune(self, before_ms: int, window: Callable[[list[Point]], list[Point]] | None = None) -> None:
         """Forget readings older than ``before_ms``, keeping one as the register baseline,
@@ -94,11 +111,16 @@ class EvseSeries:
         cut = max(bisect_left([p.ts_ms for p in ordered], before_ms) - 1, 0)
         if window is not None:
             cut = max(cut, len(ordered) - len(window(ordered)))
-        for p in ordered[:cut]:
+        for p in ordered[:cut]:  # from the front: the order stands
             del self.points[p.ts_ms]
 
     def ordered(self) -> list[Point]:
-        return [self.points[t] for t in sorted(self.points)]
+        return list(self.points.values())
+
+    def _sort(self) -> None:
+        ordered = sorted(self.points.items())
+        self.points.clear()
+        self.points.update(ordered)
 
 
 def _precedence(p: Point) -> tuple[int, str]:

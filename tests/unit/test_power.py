@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from agents.domain.power import (
@@ -104,6 +106,19 @@ def test_series_duplicates_and_out_of_order_give_the_same_result() -> None:
     assert not a.add(reg(60, 1100))  # duplicate: no change
     assert a.ordered() == b.ordered()
     assert bucket_energy(a.ordered(), T0, T0 + 120 * S, RULES) == pytest.approx(250)
+
+
+def test_a_series_stays_in_time_order_whatever_the_order_of_arrival() -> None:
+    r = random.Random(3)
+    for _ in range(200):
+        times = r.sample(range(0, 600, 10), r.randrange(1, 30))
+        s = EvseSeries()
+        for t in times + r.sample(times, len(times) // 2):  # re-sends, some received later
+            s.add(Point(T0 + t * S, energy_wh=float(t), received_at_ms=r.randrange(3)))
+        assert [p.ts_ms for p in s.ordered()] == sorted(T0 + t * S for t in set(times))
+        assert s.last_ts() == T0 + max(times) * S
+        given = EvseSeries({p.ts_ms: p for p in reversed(s.ordered())})  # built out of order
+        assert given.ordered() == s.ordered()
 
 
 def test_prune_keeps_one_baseline_before_the_horizon() -> None:
