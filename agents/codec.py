@@ -156,10 +156,14 @@ def _contribution(d: dict[str, Any]) -> Contribution:
         d["evse_key"],
         d["readings"],
         d["energy_wh"],
-        tuple((int(t), float(w)) for t, w in d["powers"]),
+        _powers(d["powers"]),
         d["carried_power_w"],
         d["reported"],
     )
+
+
+def _powers(pairs: list[list[Any]]) -> tuple[tuple[int, float], ...]:
+    return tuple((int(t), float(w)) for t, w in pairs)
 
 
 # --- stage 2 table: site id -> SiteState (+ bookkeeping) ---------------------------
@@ -248,12 +252,7 @@ def _open_json(entry: SiteEntry) -> dict[str, orjson.Fragment]:
 
 
 def _open_bucket(site_id: str, start: int, contribs: list[list[Any]]) -> dict[str, Contribution]:
-    return {
-        c[0]: Contribution(
-            site_id, start, c[0], c[1], c[2], tuple((int(t), float(w)) for t, w in c[3]), c[4], c[5]
-        )
-        for c in contribs
-    }
+    return {c[0]: Contribution(site_id, start, c[0], c[1], c[2], _powers(c[3]), c[4], c[5]) for c in contribs}
 
 
 def _timeline_json(entry: SiteEntry) -> orjson.Fragment:

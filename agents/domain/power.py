@@ -78,7 +78,7 @@ class EvseSeries:
     points: dict[int, Point] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if any(a > b for a, b in zip(self.points, list(self.points)[1:], strict=False)):
+        if any(a > b for a, b in pairwise(self.points)):
             self._sort()
 
     def add(self, point: Point) -> bool:
@@ -87,16 +87,13 @@ class EvseSeries:
         Two different readings at one timestamp (a StartTransaction's meterStart and a
         sample, from two topics read in no fixed order) are decided by the data, not by
         arrival: the one the CSMS received later wins, as its row does in Cassandra."""
-        points = self.points
-        held = points.get(point.ts_ms)
-        if held is not None:
-            if _precedence(held) >= _precedence(point):
-                return False
-            points[point.ts_ms] = point  # in place: the order stands
-            return True
-        late = bool(points) and point.ts_ms < self.last_ts()
-        points[point.ts_ms] = point
-        if late:
+        held = self.points.get(point.ts_ms)
+        if held is not None and _precedence(held) >= _precedence(point):
+            return False
+        # A replaced reading keeps its place; a new one before the newest needs sorting in.
+        out_of_order = held is None and bool(self.points) and point.ts_ms < self.last_ts()
+        self.points[point.ts_ms] = point
+        if out_of_order:
             self._sort()
         return True
 
@@ -108,7 +105,7 @@ class EvseSeries:
         """Forget readings older than ``before_ms``, keeping one as the register baseline,
         and those before ``window`` of the readings in time order (see ``window`` below)."""
         ordered = self.ordered()
-        cut = max(bisect_left([p.ts_ms for p in ordered], before_ms) - 1, 0)
+        cut = max(bisect_left(list(self.points), before_ms) - 1, 0)
         if window is not None:
             cut = max(cut, len(ordered) - len(window(ordered)))
         for p in ordered[:cut]:  # from the front: the order stands
