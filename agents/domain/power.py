@@ -20,6 +20,7 @@ from itertools import pairwise
 from .meter import MeterReading
 
 MEASURED, ENERGY_DELTA, VI_ESTIMATE = "measured", "energy_delta", "vi_estimate"
+TX_BEGIN = "Transaction.Begin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,20 +147,34 @@ def registers(points: list[Point], register: Register = _import) -> list[Point]:
         value = register(p)
         if value is None:
             continue
-        if value == 0 and p.context == "Transaction.Begin" and out and register(out[-1]):
+        if value == 0 and p.context == TX_BEGIN and out and register(out[-1]):
             continue  # "meterStart: 0" from a charger that does not know its register
         out.append(p)
     return out
 
 
 def power_series(points: list[Point], rules: PowerRules) -> list[Power]:
-    """Net power (import less V2G export) at each reading that allows one, in time order."""
-    regs, exports = registers(points), registers(points, _export)
-    reg_times, export_times = [p.ts_ms for p in regs], [p.ts_ms for p in exports]
+    """Net power (import less V2G export) at each reading that allows one, in time order.
+
+    One pass, carrying the last register reading ``registers`` keeps (import and export
+    each): a reading's energy delta is from that one (bisecting lists of the registers for
+    it was half of this function's cost)."""
     out: list[Power] = []
+    last_in: Point | None = None  # the last import register kept so far
+    last_out: Point | None = None  # ... and export register
     for p in points:
-        delta = _delta_power(regs, reg_times, p, rules)
-        delta_out = _delta_power(exports, export_times, p, rules, _export)
+        delta = delta_out = None
+        begin = p.context == TX_BEGIN  # its zero after a non-zero register is a placeholder
+        value = p.energy_wh
+        if value is not None and (value or not begin or last_in is None or not last_in.energy_wh):
+            if last_in is not None:
+                delta = _delta_power(last_in.ts_ms, last_in.energy_wh or 0.0, p.ts_ms, value, rules)
+            last_in = p
+        value = p.export_wh
+        if value is not None and (value or not begin or last_out is None or not last_out.export_wh):
+            if last_out is not None:
+                delta_out = _delta_power(last_out.ts_ms, last_out.export_wh or 0.0, p.ts_ms, value, rules)
+            last_out = p
         if p.power_w is not None or p.export_w is not None:
             imported = _measured(p, delta) if p.power_w is not None else Power(p.ts_ms, 0.0, MEASURED)
             if p.export_w:  # not dataclasses.replace: ~3x the cost, for every reading
@@ -191,7 +206,7 @@ def window(points: list[Point], from_ms: int, rules: PowerRules) -> list[Point]:
     before = from_ms - 1 - int(rules.hold_s * 1000)
     for start in range(len(points) - 1, 0, -1):  # back from the newest: only the window is read
         p = points[start]
-        if p.ts_ms < before and p.energy_wh is not None and (p.energy_wh or p.context != "Transaction.Begin"):
+        if p.ts_ms < before and p.energy_wh is not None and (p.energy_wh or p.context != TX_BEGIN):
             break
     else:
         return points
@@ -201,20 +216,12 @@ def window(points: list[Point], from_ms: int, rules: PowerRules) -> list[Point]:
     return found
 
 
-def _delta_power(
-    regs: list[Point], times: list[int], p: Point, rules: PowerRules, register: Register = _import
-) -> float | None:
-    value = register(p)
-    if value is None:
-        return None
-    i = bisect_left(times, p.ts_ms)
-    if i == 0 or i >= len(regs) or regs[i].ts_ms != p.ts_ms:
-        return None
-    prev = regs[i - 1]
-    dt = (p.ts_ms - prev.ts_ms) / 1000
-    de = value - (register(prev) or 0.0)
+def _delta_power(t1_ms: int, e1_wh: float, t2_ms: int, e2_wh: float, rules: PowerRules) -> float | None:
+    """Power from two successive register readings, or None for a reset (re-baseline) or a gap."""
+    dt = (t2_ms - t1_ms) / 1000
+    de = e2_wh - e1_wh
     if de < 0 or not rules.min_delta_s <= dt <= rules.max_delta_s:
-        return None  # meter reset or swap (re-baseline), or a gap
+        return None
     return de * 3600 / dt
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 
@@ -16,6 +18,7 @@ from agents.domain.power import (
     bucket_energy,
     held_power,
     power_series,
+    registers,
 )
 
 RULES = PowerRules()
@@ -164,3 +167,22 @@ def test_two_readings_at_one_timestamp_are_decided_by_receive_time_not_arrival()
     assert other.add(sample) and other.add(start)
     assert one.ordered() == other.ordered() == [start]
     assert not one.add(start)  # the same reading again changes nothing
+
+
+def test_each_energy_delta_is_from_the_register_kept_before_it() -> None:
+    """power_series carries the last register reading in one pass; the definition: a reading
+    that ``registers`` keeps takes its delta from the one ``registers`` keeps before it."""
+    from tests.unit.test_power_window import random_series
+
+    r = random.Random(5)
+    for _ in range(500):
+        points = [
+            replace(p, power_w=None, vi_power_w=None, export_wh=None, export_w=None) for p in random_series(r)
+        ]
+        expected = {}
+        for a, b in pairwise(registers(points)):
+            assert a.energy_wh is not None and b.energy_wh is not None
+            dt = (b.ts_ms - a.ts_ms) / S
+            if b.energy_wh >= a.energy_wh and RULES.min_delta_s <= dt <= RULES.max_delta_s:
+                expected[b.ts_ms] = min((b.energy_wh - a.energy_wh) * 3600 / dt, RULES.max_power_w)
+        assert {p.ts_ms: p.power_w for p in power_series(points, RULES)} == expected
