@@ -83,6 +83,7 @@ def create_app(settings: Settings, **overrides: Any) -> ChargestreamApp:
         # whole, and its outputs wait for it).
         broker_max_poll_records=2000,
         broker_commit_interval=settings.commit_interval_seconds,
+        table_standby_replicas=settings.standby_replicas,
         Table=HeldTable,
         Worker=QuietWorker,
         **overrides,
