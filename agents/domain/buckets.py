@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .power import EvseSeries, Point, Power, PowerRules, bucket_energy, held_power, power_series
+from .power import EvseSeries, Point, Power, PowerRules, bucket_energies, held_power, power_series
 
 BUCKET_MS = 60_000
 
@@ -88,10 +88,10 @@ def contributions(
     times = [p.ts_ms for p in points]
     if powers is None:
         powers = power_series(points, rules.power)
+    starts = [s for s in affected_buckets(times, new_ts) if is_open(s, watermark_ms, rules)]
+    energies = bucket_energies(points, [(s, s + BUCKET_MS) for s in starts], rules.power)
     out = []
-    for start in affected_buckets(times, new_ts):
-        if not is_open(start, watermark_ms, rules):
-            continue
+    for start, energy in zip(starts, energies, strict=True):
         end = start + BUCKET_MS
         out.append(
             Contribution(
@@ -99,7 +99,7 @@ def contributions(
                 start,
                 evse_key,
                 _readings_used(times, start, end),
-                energy_wh=bucket_energy(points, start, end, rules.power),
+                energy_wh=energy,
                 powers=tuple((p.ts_ms, p.power_w) for p in powers if start <= p.ts_ms < end),
                 carried_power_w=held_power(powers, start - 1, rules.power),
                 reported=any(start <= t < end for t in times),

@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import NamedTuple
 
 from .meter import MeterReading
 
@@ -62,8 +63,10 @@ class Point:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Power:
+class Power(NamedTuple):
+    """A reading's power. A tuple, not a frozen dataclass: a few dozen are made per message,
+    and a frozen dataclass's __init__ costs twice a tuple's."""
+
     ts_ms: int
     power_w: float
     derivation: str
@@ -240,19 +243,27 @@ def _measured(p: Point, delta: float | None) -> Power:
 
 def bucket_energy(points: list[Point], start_ms: int, end_ms: int, rules: PowerRules) -> float:
     """Net energy (Wh) delivered inside [start_ms, end_ms): import less export (V2G)."""
+    return bucket_energies(points, [(start_ms, end_ms)], rules)[0]
+
+
+def bucket_energies(points: list[Point], spans: list[tuple[int, int]], rules: PowerRules) -> list[float]:
+    """``bucket_energy`` of each [start_ms, end_ms) in ``spans``, the registers and their
+    intervals taken once for all (a message touches one bucket or two)."""
+    imported = _imported_energies(points, spans, rules)
     exported = registers(points, _export)
-    returned = _spread(_register_intervals(exported, rules, _export), start_ms, end_ms) if exported else 0.0
-    return _imported_energy(points, start_ms, end_ms, rules) - returned
+    if not exported:
+        return imported
+    returned = _register_intervals(exported, rules, _export)
+    return [e - _spread(returned, start, end) for e, (start, end) in zip(imported, spans, strict=True)]
 
 
-def _imported_energy(points: list[Point], start_ms: int, end_ms: int, rules: PowerRules) -> float:
+def _imported_energies(points: list[Point], spans: list[tuple[int, int]], rules: PowerRules) -> list[float]:
     regs = registers(points)
-    if len(regs) >= 2:
-        return _spread(_register_intervals(regs, rules), start_ms, end_ms)
-    intervals = _interval_measurand(points, rules)
-    if intervals:
-        return _spread(intervals, start_ms, end_ms)
-    return _integrate_power(power_series(points, rules), start_ms, end_ms, rules)
+    intervals = _register_intervals(regs, rules) if len(regs) >= 2 else _interval_measurand(points, rules)
+    if len(regs) >= 2 or intervals:
+        return [_spread(intervals, start, end) for start, end in spans]
+    series = power_series(points, rules)
+    return [_integrate_power(series, start, end, rules) for start, end in spans]
 
 
 def _register_intervals(
