@@ -84,6 +84,7 @@ def apply_meter_message(
 
     new_ts: dict[int, list[int]] = {}
     before: dict[int, dict[int, Power | None]] = {}  # EVSE -> power by ts, before an insertion
+    rows: list[tuple[MeterReading, int, bool]] = []  # (reading, EVSE, late): SampleRows once powered
     for r in readings:
         evse = _resolve_evse(state, r)
         if evse == UNRESOLVED_EVSE:
@@ -91,23 +92,25 @@ def apply_meter_message(
         late = not is_open(bucket_of(r.ts_ms), watermark_ms, rules)
         if late or evse == UNRESOLVED_EVSE:
             update.late += int(late)
-            update.samples.append(SampleRow(r, evse, None, late))
+            rows.append((r, evse, late))
             continue
         series = state.evses.setdefault(evse, EvseSeries())
         if evse not in before and series.points and r.ts_ms < series.last_ts():
             before[evse] = _powers_held(series, rules)  # in order (the usual case) nothing earlier changes
         if series.add(Point.of(r)):
             new_ts.setdefault(evse, []).append(r.ts_ms)
-        update.samples.append(SampleRow(r, evse, None, False))
+        rows.append((r, evse, False))
 
     powers: dict[int, dict[int, Power]] = {}  # EVSE -> power by ts, of the readings needed
-    for evse in {s.evse_id for s in update.samples} & state.evses.keys():
+    for evse in {evse for _, evse, _ in rows} & state.evses.keys():
         series = state.evses[evse]
         ts_list = new_ts.get(evse, [])
         points = series.ordered()
-        if ts_list and evse not in before and _all_new(update.samples, evse, ts_list):
-            # What this message needs is at and after its first affected bucket.
-            first = affected_buckets([p.ts_ms for p in points], ts_list).start
+        if ts_list and evse not in before and _all_new(rows, evse, ts_list):
+            # What this message needs is at and after its first affected bucket. None of its
+            # readings went before the newest held, so they are the series' last ones.
+            tail = points[-len(set(ts_list)) - 1 :]
+            first = affected_buckets([p.ts_ms for p in tail], ts_list).start
             points = window(points, first, rules.power)
         series_powers = power_series(points, rules.power)
         powers[evse] = {p.ts_ms: p for p in series_powers}
@@ -126,30 +129,36 @@ def apply_meter_message(
                 points=points,
                 powers=series_powers,
             )
-    update.samples = [_with_power(s, state, powers, rules) for s in update.samples]
+    update.samples = [_row(r, evse, late, state=state, powers=powers, rules=rules) for r, evse, late in rows]
     _prune(state, watermark_ms, rules)
     return update
 
 
-def _all_new(samples: list[SampleRow], evse: int, new_ts: list[int]) -> bool:
+def _all_new(rows: list[tuple[MeterReading, int, bool]], evse: int, new_ts: list[int]) -> bool:
     """Whether every row of this EVSE is a reading the message added (not a re-sent or
     late one, whose power is that of an older reading)."""
     added = set(new_ts)
-    return all(s.reading.ts_ms in added for s in samples if s.evse_id == evse)
+    return all(r.ts_ms in added for r, row_evse, _ in rows if row_evse == evse)
 
 
-def _with_power(
-    s: SampleRow, state: ChargerState, powers: dict[int, dict[int, Power]], rules: BucketRules
+def _row(
+    r: MeterReading,
+    evse: int,
+    late: bool,
+    *,
+    state: ChargerState,
+    powers: dict[int, dict[int, Power]],
+    rules: BucketRules,
 ) -> SampleRow:
-    """The row with its reading's power: the series' one when the series holds a reading at
+    """The reading's row with its power: the series' one when the series holds a reading at
     its timestamp (a replay of an on-time reading can itself be late, and must not undo its
     power), else what the reading alone gives."""
-    series = state.evses.get(s.evse_id)
-    if series is not None and s.reading.ts_ms in series.points:
-        power = powers[s.evse_id].get(s.reading.ts_ms)
+    series = state.evses.get(evse)
+    if series is not None and r.ts_ms in series.points:
+        power = powers[evse].get(r.ts_ms)
     else:
-        power = _power_alone(s.reading, rules)
-    return SampleRow(s.reading, s.evse_id, power, s.late)  # not dataclasses.replace: ~3x the cost
+        power = _power_alone(r, rules)
+    return SampleRow(r, evse, power, late)
 
 
 def _powers_held(series: EvseSeries, rules: BucketRules) -> dict[int, Power | None]:
