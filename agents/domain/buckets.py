@@ -93,6 +93,8 @@ def contributions(
     out = []
     for start, energy in zip(starts, energies, strict=True):
         end = start + BUCKET_MS
+        first = bisect_left(times, start)
+        p_lo, p_hi = bisect_left(powers, start, key=_ts), bisect_left(powers, end, key=_ts)
         out.append(
             Contribution(
                 site_id,
@@ -100,12 +102,16 @@ def contributions(
                 evse_key,
                 _readings_used(times, start, end),
                 energy_wh=energy,
-                powers=tuple((p.ts_ms, p.power_w) for p in powers if start <= p.ts_ms < end),
+                powers=tuple((p.ts_ms, p.power_w) for p in powers[p_lo:p_hi]),
                 carried_power_w=held_power(powers, start - 1, rules.power),
-                reported=any(start <= t < end for t in times),
+                reported=first < len(times) and times[first] < end,
             )
         )
     return out
+
+
+def _ts(p: Power) -> int:
+    return p.ts_ms
 
 
 def _readings_used(times: list[int], start: int, end: int) -> int:

@@ -315,8 +315,11 @@ def _integrate_power(series: list[Power], start_ms: int, end_ms: int, rules: Pow
 
 def held_power(series: list[Power], at_ms: int, rules: PowerRules) -> float | None:
     """The power value in force at ``at_ms``: the last one before it, if not stale."""
-    times = [p.ts_ms for p in series]
-    i = bisect_left(times, at_ms + 1) - 1
+    i = bisect_left(series, at_ms + 1, key=_ts) - 1
     if i < 0 or at_ms - series[i].ts_ms > rules.hold_s * 1000:
         return None
     return series[i].power_w
+
+
+def _ts(p: Power) -> int:
+    return p.ts_ms
