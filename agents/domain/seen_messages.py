@@ -13,6 +13,7 @@ duplicate.
 from __future__ import annotations
 
 import base64
+import sys
 from array import array
 from collections.abc import Iterable, Mapping
 from hashlib import blake2b
@@ -74,11 +75,19 @@ class SeenMessages:
         self._times = array("q", (self._times[i] for i in keep))
 
     def to_doc(self) -> list[Any]:
-        return [base64.b64encode(self._digests).decode(), self._times.tolist()]
+        """[digests, receive times], both base64 (the times as 64-bit little-endian ints: as a
+        list of numbers they took a fifth of the time to encode a charger's state)."""
+        return [
+            base64.b64encode(self._digests).decode(),
+            base64.b64encode(_little(self._times).tobytes()).decode(),
+        ]
 
     @classmethod
     def from_doc(cls, doc: list[Any]) -> SeenMessages:
-        return cls(base64.b64decode(doc[0]), doc[1])
+        digests, times = doc
+        if isinstance(times, list):  # written before the times were base64: a list of numbers
+            return cls(base64.b64decode(digests), times)
+        return cls(base64.b64decode(digests), _little(array("q", base64.b64decode(times))))
 
     def _index(self, digest: bytes) -> int:
         """Where the digest starts, on a digest boundary; -1 if absent."""
@@ -86,3 +95,12 @@ class SeenMessages:
         while i > 0 and i % DIGEST:
             i = self._digests.find(digest, i + 1)
         return i
+
+
+def _little(times: array[int]) -> array[int]:
+    """The array in little-endian order (either way: swapping is its own inverse)."""
+    if sys.byteorder == "little":
+        return times
+    swapped = array("q", times)
+    swapped.byteswap()
+    return swapped

@@ -38,3 +38,12 @@ def test_the_charger_state_round_trips_and_reads_the_old_id_map() -> None:
     assert codec.decode_charger(codec.encode_charger(state)) == state
     old = orjson.dumps({"e": {}, "t": {}, "m": {"m-1": 10, "m-2": 20}})  # written before digests
     assert codec.decode_charger(old).messages == state.messages
+
+
+def test_receive_times_written_as_a_list_of_numbers_are_still_read() -> None:
+    seen = SeenMessages()
+    seen.add("m-1", 1_795_521_600_000)
+    seen.add("m-2", 1_795_521_610_000)
+    digests, _ = seen.to_doc()
+    assert SeenMessages.from_doc([digests, [1_795_521_600_000, 1_795_521_610_000]]) == seen
+    assert SeenMessages.from_doc(orjson.loads(orjson.dumps(seen.to_doc()))) == seen
