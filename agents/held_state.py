@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -38,6 +39,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, AppT
 
 from .consumer import RewindingConsumer, settled_offsets_of
+from .metrics import metrics
 
 log = logging.getLogger(__name__)
 _Records = dict[Any, tuple[int | None, Any]]  # key -> (changelog partition, value)
@@ -222,6 +224,7 @@ async def send_held_state(app: AppT) -> dict[TP, int] | None:
     # when they settled (or by before_take), so the hooks wait for them, and not for the
     # writes of events that go on meanwhile.
     async with gate.closed():
+        paused = time.perf_counter()
         if any(view.spoiled for view in decoded_views):
             log.warning("no commit: an event was cancelled half-way; its input is read again")
             return None
@@ -231,6 +234,7 @@ async def send_held_state(app: AppT) -> dict[TP, int] | None:
             view.flush()
         held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
         through = {TP(topic, partition): offset + 1 for (topic, partition), offset in settled_offsets.items()}
+        metrics.commit_pause.observe(time.perf_counter() - paused)
     for hook in before_commit:
         await hook()
     if any(records for _, records in held):

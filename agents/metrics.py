@@ -110,6 +110,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.commit_pause = Histogram(
+            "chargestream_commit_pause_seconds",
+            "How long events wait while a commit takes the state (open site buckets issued,"
+            " changed table values encoded): a pause of the whole worker at every commit",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "chargestream_consumer_lag",
             "Records behind the partition's high watermark, per assigned input partition",
