@@ -209,8 +209,13 @@ changelog_out: Callable[[], ChangelogOut] | None = None
 # Cassandra store) land before the offsets and state that follow from them.
 before_commit: list[Callable[[], Awaitable[None]]] = []
 # Awaited at every commit before the state is taken, with no event half-way: outputs an
-# agent holds back across events (stage 2's open site buckets) are issued.
+# agent holds back across events (stage 2's open site buckets) are made.
 before_take: list[Callable[[], Awaitable[None]]] = []
+# Awaited at every commit once the state is taken, events going on meanwhile, before the
+# before_commit hooks: writes of what before_take made (issuing them with the events stopped
+# was a quarter of the pause). They may include newer ones, made by events since: outputs
+# ahead of the state are allowed, behind it never.
+after_take: list[Callable[[], Awaitable[None]]] = []
 # The decoded views whose pending values are encoded at every commit (agents/topics.py).
 decoded_views: list[Flushes] = []
 
@@ -235,6 +240,8 @@ async def send_held_state(app: AppT) -> dict[TP, int] | None:
         held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
         through = {TP(topic, partition): offset + 1 for (topic, partition), offset in settled_offsets.items()}
         metrics.commit_pause.observe(time.perf_counter() - paused)
+    for hook in after_take:
+        await hook()
     for hook in before_commit:
         await hook()
     if any(records for _, records in held):

@@ -143,8 +143,9 @@ _unstored: dict[tuple[str, int], SiteBucket] = {}
 
 
 async def store_open_buckets() -> None:
-    """At a commit, after publish_touched: the open buckets' newest revisions into Cassandra
-    (their contributions' offsets are committed only once they have landed)."""
+    """At a commit, once publish_touched has made the revisions of the events committed: the
+    open buckets' newest revisions into Cassandra (their contributions' offsets are committed
+    only once they have landed)."""
     if not _unstored:
         return
     buckets = list(_unstored.values())
@@ -152,7 +153,7 @@ async def store_open_buckets() -> None:
     await (await runtime()).store.write_site_buckets(buckets)
 
 
-held_state.before_take.append(store_open_buckets)
+held_state.after_take.append(store_open_buckets)
 
 
 async def _on_watermark(partition: int, input_partition: int, watermark_ms: int) -> None:
