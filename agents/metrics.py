@@ -112,8 +112,9 @@ class Metrics:
         )
         self.commit_pause = Histogram(
             "chargestream_commit_pause_seconds",
-            "How long events wait while a commit takes the state (open site buckets issued,"
-            " changed table values encoded): a pause of the whole worker at every commit",
+            "How long events wait while a commit takes the state (open site buckets'"
+            " revisions made, changed table values encoded): a pause of the whole worker at"
+            " every commit",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .power import EvseSeries, Point, Power, PowerRules, bucket_energies, held_power, power_series
+from .power import EvseSeries, Point, Power, PowerRules, bucket_energies, held_power, power_series, ts_of
 
 BUCKET_MS = 60_000
 
@@ -94,7 +94,7 @@ def contributions(
     for start, energy in zip(starts, energies, strict=True):
         end = start + BUCKET_MS
         first = bisect_left(times, start)
-        p_lo, p_hi = bisect_left(powers, start, key=_ts), bisect_left(powers, end, key=_ts)
+        p_lo, p_hi = bisect_left(powers, start, key=ts_of), bisect_left(powers, end, key=ts_of)
         out.append(
             Contribution(
                 site_id,
@@ -108,10 +108,6 @@ def contributions(
             )
         )
     return out
-
-
-def _ts(p: Power) -> int:
-    return p.ts_ms
 
 
 def _readings_used(times: list[int], start: int, end: int) -> int:

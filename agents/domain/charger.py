@@ -106,10 +106,11 @@ def apply_meter_message(
         series = state.evses[evse]
         ts_list = new_ts.get(evse, [])
         points = series.ordered()
-        if ts_list and evse not in before and _all_new(rows, evse, ts_list):
+        added = set(ts_list)
+        if added and evse not in before and _all_new(rows, evse, added):
             # What this message needs is at and after its first affected bucket. None of its
             # readings went before the newest held, so they are the series' last ones.
-            tail = points[-len(set(ts_list)) - 1 :]
+            tail = points[-len(added) - 1 :]
             first = affected_buckets([p.ts_ms for p in tail], ts_list).start
             points = window(points, first, rules.power)
         series_powers = power_series(points, rules.power)
@@ -134,10 +135,9 @@ def apply_meter_message(
     return update
 
 
-def _all_new(rows: list[tuple[MeterReading, int, bool]], evse: int, new_ts: list[int]) -> bool:
+def _all_new(rows: list[tuple[MeterReading, int, bool]], evse: int, added: set[int]) -> bool:
     """Whether every row of this EVSE is a reading the message added (not a re-sent or
     late one, whose power is that of an older reading)."""
-    added = set(new_ts)
     return all(r.ts_ms in added for r, row_evse, _ in rows if row_evse == evse)
 
 

@@ -16,12 +16,14 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
+from operator import attrgetter
 from typing import NamedTuple
 
 from .meter import MeterReading
 
 MEASURED, ENERGY_DELTA, VI_ESTIMATE = "measured", "energy_delta", "vi_estimate"
 TX_BEGIN = "Transaction.Begin"
+ts_of = attrgetter("ts_ms")  # a Point's or Power's timestamp: the key to bisect them by
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +152,16 @@ def registers(points: list[Point], register: Register = _import) -> list[Point]:
         value = register(p)
         if value is None:
             continue
-        if value == 0 and p.context == TX_BEGIN and out and register(out[-1]):
-            continue  # "meterStart: 0" from a charger that does not know its register
+        if _placeholder(value, p, register(out[-1]) if out else None):
+            continue
         out.append(p)
     return out
+
+
+def _placeholder(value: float, p: Point, last_kept: float | None) -> bool:
+    """A Transaction.Begin zero after a non-zero register: "meterStart: 0" from a charger
+    that does not know its register, not a reading of it."""
+    return value == 0 and p.context == TX_BEGIN and bool(last_kept)
 
 
 def power_series(points: list[Point], rules: PowerRules) -> list[Power]:
@@ -167,14 +175,13 @@ def power_series(points: list[Point], rules: PowerRules) -> list[Power]:
     last_out: Point | None = None  # ... and export register
     for p in points:
         delta = delta_out = None
-        begin = p.context == TX_BEGIN  # its zero after a non-zero register is a placeholder
         value = p.energy_wh
-        if value is not None and (value or not begin or last_in is None or not last_in.energy_wh):
+        if value is not None and not _placeholder(value, p, last_in.energy_wh if last_in else None):
             if last_in is not None:
                 delta = _delta_power(last_in.ts_ms, last_in.energy_wh or 0.0, p.ts_ms, value, rules)
             last_in = p
         value = p.export_wh
-        if value is not None and (value or not begin or last_out is None or not last_out.export_wh):
+        if value is not None and not _placeholder(value, p, last_out.export_wh if last_out else None):
             if last_out is not None:
                 delta_out = _delta_power(last_out.ts_ms, last_out.export_wh or 0.0, p.ts_ms, value, rules)
             last_out = p
@@ -315,11 +322,7 @@ def _integrate_power(series: list[Power], start_ms: int, end_ms: int, rules: Pow
 
 def held_power(series: list[Power], at_ms: int, rules: PowerRules) -> float | None:
     """The power value in force at ``at_ms``: the last one before it, if not stale."""
-    i = bisect_left(series, at_ms + 1, key=_ts) - 1
+    i = bisect_left(series, at_ms + 1, key=ts_of) - 1
     if i < 0 or at_ms - series[i].ts_ms > rules.hold_s * 1000:
         return None
     return series[i].power_w
-
-
-def _ts(p: Power) -> int:
-    return p.ts_ms
