@@ -15,9 +15,12 @@ A value ``set`` is encoded into the table once per commit, however often events 
 meanwhile: under live traffic a batch holds a few records, and encoding every site a batch
 touched, at the end of every batch, was 15 % of the worker (py-spy, bench/RESULTS.md).
 When an event settles, its values become pending (with the changelog partition of its
-event); ``flush``, at a commit, when no event is half-way (agents/held_state.py), encodes
-them into the table. Until then reads return the pending object. Read keys through
-``known_keys``.
+event). A commit ``take``s them while no event is half-way (agents/held_state.py) and
+encodes them afterwards, events going on meanwhile (``encode_taken``): encoding them with
+events stopped was most of the commit's pause, a quarter of a second every commit under
+live traffic (bench/RESULTS.md). A taken value is encoded before an event may change it:
+``get`` encodes it first if the commit has not got to it yet. Until encoded, reads return
+the object. Read keys through ``known_keys``.
 
 Two consequences of sharing the pending object with the events that change it:
 - an event that fails half-way after ``get`` of a pending value leaves what it changed in
@@ -31,16 +34,20 @@ Two consequences of sharing the pending object with the events that change it:
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
+
+
+Records = dict[bytes, tuple[int | None, bytes]]  # key -> (changelog partition, encoded value)
 
 
 class DecodedTable(Generic[V]):
     def __init__(
         self,
         table: Any,  # a HeldTable of bytes -> bytes (or any mapping with get, item assignment
-        # and put_settled)
+        # partition_for_key and put_encoded)
         decode: Callable[[bytes, bytes | None], V],
         encode: Callable[[V], bytes],
     ) -> None:
@@ -49,7 +56,9 @@ class DecodedTable(Generic[V]):
         self._kept: dict[bytes, tuple[bytes | None, V]] = {}  # key -> (table bytes, decoded)
         self._unsaved: set[bytes] = set()  # read with get in this event and not set since
         self._dirty: dict[bytes, V] = {}  # set in this event
-        self._pending: dict[bytes, tuple[int | None, V]] = {}  # settled: into the table at flush
+        self._pending: dict[bytes, tuple[int | None, V]] = {}  # settled: taken at the next commit
+        self._taken: dict[bytes, tuple[int | None, V]] = {}  # taken by a commit, not encoded yet
+        self._encoded: Records = {}  # taken and encoded: the commit's changelog records
         self.spoiled = False
 
     def peek(self, key: bytes) -> V:
@@ -58,6 +67,8 @@ class DecodedTable(Generic[V]):
             return self._dirty[key]
         if key in self._pending:
             return self._pending[key][1]
+        if key in self._taken:
+            return self._taken[key][1]
         raw = self.table.get(key)
         kept = self._kept.get(key)
         if kept is not None and kept[0] == raw:
@@ -68,17 +79,21 @@ class DecodedTable(Generic[V]):
 
     def get(self, key: bytes) -> V:
         """The value, to change in place and ``set`` before the event ends."""
+        if key in self._taken:  # the commit's bytes first, before this event changes it
+            self._encode_one(key)
         if key not in self._dirty:
             self._unsaved.add(key)
         return self.peek(key)
 
     def set(self, key: bytes, value: V) -> None:
+        if key in self._taken:
+            self._encode_one(key)
         self._dirty[key] = value
         self._unsaved.discard(key)
 
     def known_keys(self) -> list[bytes]:
-        """The table's keys and those set since the last flush."""
-        return list(dict.fromkeys([*self.table.keys(), *self._pending, *self._dirty]))
+        """The table's keys and those set since the last commit."""
+        return list(dict.fromkeys([*self.table.keys(), *self._taken, *self._pending, *self._dirty]))
 
     def settle(self) -> None:
         """The event has ended: the values it set become pending (for the changelog
@@ -90,14 +105,33 @@ class DecodedTable(Generic[V]):
             self._kept.pop(key, None)
         self._unsaved.clear()
 
-    def flush(self) -> None:
-        """Encode the pending values into the table, its changelog records ready to send.
-        Only when no event is half-way: they may be changing these very objects."""
-        for key, (partition, value) in self._pending.items():
-            raw = self._encode(value)
-            self.table.put_settled(key, raw, partition)
-            self._kept[key] = (raw, value)
-        self._pending.clear()
+    def take(self) -> None:
+        """At a commit, with no event half-way: the pending values are the commit's now
+        (with any a failed commit left taken or encoded: this one sends them)."""
+        self._taken.update(self._pending)  # no key is in both: get and set encode a taken one
+        self._pending = {}
+
+    def encode_taken(self, limit: int | None = None) -> int:
+        """Encode up to ``limit`` of the taken values (all by default) into the table; how
+        many are left. Events may go on between two calls: they encode what they touch."""
+        count = len(self._taken) if limit is None else min(limit, len(self._taken))
+        for key in list(islice(self._taken, count)):
+            self._encode_one(key)
+        return len(self._taken)
+
+    def _encode_one(self, key: bytes) -> None:
+        partition, value = self._taken[key]
+        raw = self._encode(value)  # taken until encoded: an encoder that raises loses nothing
+        del self._taken[key]
+        self.table.put_encoded(key, raw)  # the table's value now; sent with the commit's records
+        self._kept[key] = (raw, value)
+        self._encoded[key] = (partition, raw)
+
+    def take_encoded(self) -> Records:
+        """Once every taken value is encoded: the commit's changelog records."""
+        assert not self._taken, "encode_taken first"
+        encoded, self._encoded = self._encoded, {}
+        return encoded
 
     def abandon(self) -> None:
         """The event was cancelled half-way: what it read or set is decoded afresh next
@@ -112,7 +146,7 @@ class DecodedTable(Generic[V]):
 
     def forget(self) -> None:
         """Drop every kept value (partitions revoked: what comes back is read again). The
-        pending ones stay until the hand-over's flush: they are this worker's to send."""
+        pending and taken ones stay: the hand-over's commit sends them."""
         self._kept.clear()
         self._unsaved.clear()
         self._dirty.clear()

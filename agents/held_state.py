@@ -11,8 +11,8 @@ outputs are lost for good. Here the order is reversed:
   ``before_commit`` hooks wait until both have landed;
 - a ``HeldTable`` updates its in-memory data at once but keeps the changelog records; when
   the event ends (``settled``) they become ready, last value per key. The large values,
-  kept decoded (agents/decoded_table.py), are encoded into their tables only at the commit,
-  once per key, while no event is half-way (``gate``);
+  kept decoded (agents/decoded_table.py), are taken at the commit, while no event is
+  half-way (``gate``), and encoded once per key after it, events going on meanwhile;
 - at each offset commit (and before partitions are revoked): take the ready records, run
   the ``before_commit`` hooks (every Cassandra row and output record issued so far, those
   events' included, has landed), send the records through the outputs' producer and wait
@@ -70,15 +70,18 @@ class HeldTable(faust.Table[Any, Any]):
         """The event was cancelled half-way: its changes never reach the changelog."""
         self._in_event.clear()
 
-    def put_settled(self, key: Any, value: Any, partition: int | None) -> None:
-        """A value settled earlier and encoded now (DecodedTable.flush, at a commit): into the
-        data, and ready to send to the partition of the event that set it."""
+    def put_encoded(self, key: Any, value: Any) -> None:
+        """A value settled earlier and encoded now, at a commit (DecodedTable.encode_taken):
+        into the data. Its changelog record goes with that commit's (take_encoded)."""
         self.data[key] = value
-        self._ready[key] = (partition, value)
 
     def take_ready(self) -> _Records:
         ready, self._ready = self._ready, {}
         return ready
+
+    def give_back(self, records: _Records) -> None:
+        """Records a commit took and did not send: ready again, unless a newer one is."""
+        self._ready = {**records, **self._ready}
 
     async def send_records(self, records: _Records, out: ChangelogOut) -> None:
         """To the changelog, through ``out`` (librdkafka). Not through Faust's producer:
@@ -105,17 +108,21 @@ class Settles(Protocol):
     def abandon(self) -> None: ...
 
 
-class Flushes(Protocol):
-    spoiled: bool
+class Encodes(Protocol):
+    """A decoded view (agents/decoded_table.py) of a held table."""
 
-    def flush(self) -> None: ...
+    spoiled: bool
+    table: HeldTable
+
+    def take(self) -> None: ...
+    def encode_taken(self, limit: int | None = None) -> int: ...
+    def take_encoded(self) -> _Records: ...
 
 
 class Gate:
-    """Events and the taking of state for a commit exclude each other. A decoded table
-    value settled but not yet encoded is the very object the next event changes in place:
-    it may be encoded only while no event is half-way. A commit closes the gate (events
-    wait to start), waits for the events in flight to end, takes the state, and opens it."""
+    """Events and the taking of state for a commit exclude each other: a commit takes what
+    whole events left, of every table at once. A commit closes the gate (events wait to
+    start), waits for the events in flight to end, takes the state, and opens it."""
 
     def __init__(self) -> None:
         self._in_flight = 0
@@ -217,7 +224,12 @@ before_take: list[Callable[[], Awaitable[None]]] = []
 # ahead of the state are allowed, behind it never.
 after_take: list[Callable[[], Awaitable[None]]] = []
 # The decoded views whose pending values are encoded at every commit (agents/topics.py).
-decoded_views: list[Flushes] = []
+decoded_views: list[Encodes] = []
+# Taken values are encoded in slices of about this long, events going on between them.
+ENCODE_SLICE_S = 0.01
+# One commit's state at a time: the next takes only once this one's values are encoded
+# (a hand-over may come while a commit is encoding, sending or landing).
+_one_commit = asyncio.Lock()
 
 
 async def send_held_state(app: AppT) -> dict[TP, int] | None:
@@ -225,32 +237,52 @@ async def send_held_state(app: AppT) -> dict[TP, int] | None:
     the offsets to commit with that state: after the last event of each partition in it;
     None when nothing may be committed any more (an event was cancelled with a pending
     decoded value in hand: the worker is stopping, and reads that input again)."""
-    # Taken with no event half-way, and in one step: these events' writes were all issued
-    # when they settled (or by before_take), so the hooks wait for them, and not for the
-    # writes of events that go on meanwhile.
-    async with gate.closed():
-        paused = time.perf_counter()
-        if any(view.spoiled for view in decoded_views):
-            log.warning("no commit: an event was cancelled half-way; its input is read again")
-            return None
-        for hook in before_take:
-            await hook()
-        for view in decoded_views:
-            view.flush()
-        held = [(t, t.take_ready()) for t in app.tables.values() if isinstance(t, HeldTable)]
-        through = {TP(topic, partition): offset + 1 for (topic, partition), offset in settled_offsets.items()}
-        metrics.commit_pause.observe(time.perf_counter() - paused)
-    for hook in after_take:
-        await hook()
-    for hook in before_commit:
-        await hook()
-    if any(records for _, records in held):
-        assert changelog_out is not None, "held tables need a changelog producer (topics.py)"
-        out = changelog_out()
-        for table, records in held:
-            await table.send_records(records, out)
-        await out.flush()
-    return through
+    async with _one_commit:
+        # Taken with no event half-way, and in one step: these events' writes were all
+        # issued when they settled (or by before_take), so the hooks wait for them, and not
+        # for the writes of events that go on meanwhile.
+        async with gate.closed():
+            paused = time.perf_counter()
+            if any(view.spoiled for view in decoded_views):
+                log.warning("no commit: an event was cancelled half-way; its input is read again")
+                return None
+            for hook in before_take:
+                await hook()
+            for view in decoded_views:
+                view.take()
+            held = {t: t.take_ready() for t in app.tables.values() if isinstance(t, HeldTable)}
+            through = {TP(topic, part): offset + 1 for (topic, part), offset in settled_offsets.items()}
+            metrics.commit_pause.observe(time.perf_counter() - paused)
+        try:
+            for view in decoded_views:  # events go on between slices, and encode what they touch
+                slice_ends = time.perf_counter() + ENCODE_SLICE_S
+                while view.encode_taken(32):
+                    if time.perf_counter() >= slice_ends:
+                        await asyncio.sleep(0)
+                        slice_ends = time.perf_counter() + ENCODE_SLICE_S
+                held[view.table] = {**held.get(view.table, {}), **view.take_encoded()}
+            for hook in after_take:
+                await hook()
+            for hook in before_commit:
+                await hook()
+            if any(held.values()):
+                assert changelog_out is not None, "held tables need a changelog producer (topics.py)"
+                out = changelog_out()
+                for table, records in held.items():
+                    await table.send_records(records, out)
+                await out.flush()
+        except BaseException:  # failed or cancelled (the worker stopping): the next commit sends it all
+            _give_back(held)
+            raise
+        return through
+
+
+def _give_back(held: dict[HeldTable, _Records]) -> None:
+    """The records a commit took and may not have sent go back, under anything newer, for
+    the next commit to take with its own (whose offsets include this one's). Decoded values
+    it had not encoded yet stay taken in their views: the next commit takes them too."""
+    for table, records in held.items():
+        table.give_back(records)
 
 
 class HeldStateConsumer(RewindingConsumer):

@@ -113,8 +113,8 @@ class Metrics:
         self.commit_pause = Histogram(
             "chargestream_commit_pause_seconds",
             "How long events wait while a commit takes the state (open site buckets'"
-            " revisions made, changed table values encoded): a pause of the whole worker at"
-            " every commit",
+            " revisions made, changed table values taken; they are encoded after it, events"
+            " going on): a pause of the whole worker at every commit",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

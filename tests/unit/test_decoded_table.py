@@ -1,5 +1,5 @@
-"""DecodedTable: decoded once, encoded once per commit (flush), never ahead of what its
-events settled."""
+"""DecodedTable: decoded once, encoded once per commit (take, then encode_taken while
+events go on), never ahead of what its events settled."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class Counted:
 
 class Table(dict[bytes, bytes]):
     """The part of a HeldTable a view uses: a mapping, the changelog partition of the
-    current event's key, and values put in at a commit (with their partition)."""
+    current event's key, and values put in at a commit; ``ready``: the records sent."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,9 +33,15 @@ class Table(dict[bytes, bytes]):
     def partition_for_key(self, key: bytes) -> int | None:
         return 3
 
-    def put_settled(self, key: bytes, value: bytes, partition: int | None) -> None:
+    def put_encoded(self, key: bytes, value: bytes) -> None:
         self[key] = value
-        self.ready[key] = (partition, value)
+
+
+def commit(view: DecodedTable[list[int]], table: Table) -> None:
+    """What held_state.send_held_state does with a view, in one go."""
+    view.take()
+    assert view.encode_taken() == 0
+    table.ready.update(view.take_encoded())
 
 
 def make() -> tuple[DecodedTable[list[int]], Table, Counted]:
@@ -44,7 +50,7 @@ def make() -> tuple[DecodedTable[list[int]], Table, Counted]:
     return DecodedTable(table, codec.decode, codec.encode), table, codec
 
 
-def test_values_set_are_encoded_into_the_table_once_per_flush_and_not_decoded_again() -> None:
+def test_values_set_are_encoded_into_the_table_once_per_commit_and_not_decoded_again() -> None:
     view, table, codec = make()
     encodes = []
     view._encode = lambda v: encodes.append(v) or codec.encode(v)  # type: ignore[func-returns-value]
@@ -55,7 +61,7 @@ def test_values_set_are_encoded_into_the_table_once_per_flush_and_not_decoded_ag
         view.settle()
     assert b"k" not in table and view.known_keys() == [b"k"]  # pending: read back, not encoded
     assert view.peek(b"k") == [0, 1, 2] and not encodes
-    view.flush()  # a commit
+    commit(view, table)  # a commit
     assert table[b"k"] == b"[0,1,2]" and table.ready == {b"k": (3, b"[0,1,2]")}
     assert view.peek(b"k") == [0, 1, 2]
     assert codec.decodes == 1 and len(encodes) == 1
@@ -65,7 +71,7 @@ def test_a_change_not_set_in_its_event_is_dropped_when_it_settles() -> None:
     view, table, _ = make()
     view.set(b"k", [1])
     view.settle()
-    view.flush()
+    commit(view, table)
     view.get(b"k").append(2)  # the event fails before it sets the value
     view.settle()
     assert view.peek(b"k") == [1]
@@ -73,13 +79,13 @@ def test_a_change_not_set_in_its_event_is_dropped_when_it_settles() -> None:
 
 
 def test_a_change_not_set_to_a_pending_value_stays_in_it() -> None:
-    """The documented exception: no bytes to go back to before the flush."""
+    """The documented exception: no bytes to go back to before the commit."""
     view, table, _ = make()
     view.set(b"k", [1])
     view.settle()
     view.get(b"k").append(2)  # a bug of ours fails the event half-way
     view.settle()
-    view.flush()
+    commit(view, table)
     assert table[b"k"] == b"[1,2]" and not view.spoiled
 
 
@@ -96,7 +102,7 @@ def test_bytes_changed_under_it_are_decoded_again() -> None:
     view, table, codec = make()
     view.set(b"k", [1])
     view.settle()
-    view.flush()
+    commit(view, table)
     table[b"k"] = b"[9]"  # recovered from the changelog, written by another worker
     assert view.get(b"k") == [9]
     assert codec.decodes == 1  # the set value was kept without a decode; this is the first
@@ -106,23 +112,23 @@ def test_forget_drops_every_value_but_the_pending_ones() -> None:
     view, table, codec = make()
     view.set(b"k", [1])
     view.settle()
-    view.flush()
+    commit(view, table)
     view.set(b"p", [2])
     view.settle()
-    view.forget()  # partitions revoked: the hand-over flushes what is pending
+    view.forget()  # partitions revoked: the hand-over commits what is pending
     assert view.peek(b"k") == [1]
     assert codec.decodes == 1
-    view.flush()
+    commit(view, table)
     assert table[b"p"] == b"[2]"
 
 
 def test_an_event_cancelled_with_a_pending_value_in_hand_spoils_the_view() -> None:
-    view, _, _ = make()
+    view, table, _ = make()
     view.set(b"p", [1])
     view.settle()
     view.set(b"k", [5])
     view.settle()
-    view.flush()
+    commit(view, table)
     view.get(b"k").append(6)  # not pending: dropped, decoded again from the table
     view.abandon()
     assert view.peek(b"k") == [5] and not view.spoiled
@@ -144,7 +150,7 @@ def test_a_value_set_many_times_in_an_event_is_encoded_once_when_it_settles() ->
         assert view.peek(b"k") == value  # read back within the event
     assert b"k" not in table and view.known_keys() == [b"k"]
     view.settle()
-    view.flush()
+    commit(view, table)
     assert table[b"k"] == b"[0,1,2]" and len(encodes) == 1
 
 
@@ -153,5 +159,75 @@ def test_a_value_set_then_read_again_for_change_is_still_written() -> None:
     view.set(b"k", [1])
     view.get(b"k").append(2)
     view.settle()
-    view.flush()
+    commit(view, table)
     assert table[b"k"] == b"[1,2]"
+
+
+def test_a_taken_value_changed_before_it_is_encoded_goes_out_as_taken() -> None:
+    """Events go on while a commit encodes what it took: one that changes a taken value
+    first encodes it as the commit took it; its change goes to the next commit."""
+    view, table, codec = make()
+    view.set(b"k", [1])
+    view.set(b"j", [7])
+    view.settle()
+    view.take()  # the commit, with no event half-way
+    assert view.peek(b"k") == [1] and sorted(view.known_keys()) == [b"j", b"k"]
+    view.get(b"k").append(2)  # an event meanwhile
+    view.set(b"k", view.peek(b"k"))
+    view.settle()
+    assert view.encode_taken() == 0
+    assert view.take_encoded() == {b"k": (3, b"[1]"), b"j": (3, b"[7]")}
+    assert table[b"k"] == b"[1]" and view.peek(b"k") == [1, 2]
+    commit(view, table)  # the next commit
+    assert table.ready == {b"k": (3, b"[1,2]")}
+    assert codec.decodes == 0
+
+
+def test_taken_values_are_encoded_in_chunks() -> None:
+    view, table, _ = make()
+    for n in range(5):
+        view.set(str(n).encode(), [n])
+    view.settle()
+    view.take()
+    assert view.encode_taken(2) == 3 and len(table) == 2
+    assert view.encode_taken(2) == 1
+    assert view.encode_taken(2) == 0 and len(view.take_encoded()) == 5
+
+
+def test_an_event_cancelled_with_a_taken_value_in_hand_does_not_spoil_the_commit() -> None:
+    view, _, codec = make()
+    view.set(b"k", [1])
+    view.settle()
+    view.take()
+    view.get(b"k").append(2)  # encoded as taken first
+    view.abandon()
+    assert not view.spoiled and view.encode_taken() == 0
+    assert view.take_encoded() == {b"k": (3, b"[1]")}
+    assert view.peek(b"k") == [1] and codec.decodes == 1  # decoded again from the commit's bytes
+
+
+def test_a_taken_value_set_anew_without_a_get_goes_out_as_taken() -> None:
+    view, table, _ = make()
+    view.set(b"k", [1])
+    view.settle()
+    view.take()
+    view.set(b"k", [2])  # a new value, not the taken one changed
+    view.settle()
+    assert view.encode_taken() == 0 and view.take_encoded() == {b"k": (3, b"[1]")}
+    commit(view, table)
+    assert table.ready == {b"k": (3, b"[2]")}
+
+
+def test_values_taken_stay_through_a_revoke_and_a_failed_commit_leaves_them_to_the_next() -> None:
+    view, table, _ = make()
+    view.set(b"k", [1])
+    view.set(b"j", [2])
+    view.settle()
+    view.take()
+    view.forget()  # partitions revoked while a commit encodes
+    assert view.peek(b"k") == [1]
+    assert view.encode_taken(1) == 1  # the commit fails here: one encoded, one still taken
+    view.set(b"n", [3])
+    view.settle()
+    commit(view, table)  # the next commit sends all three
+    assert table.ready == {b"k": (3, b"[1]"), b"j": (3, b"[2]"), b"n": (3, b"[3]")}
