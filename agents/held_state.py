@@ -271,6 +271,7 @@ async def send_held_state(app: AppT) -> dict[TP, int] | None:
                 for table, records in held.items():
                     await table.send_records(records, out)
                 await out.flush()
+            metrics.commit_send.observe(time.perf_counter() - paused)
         except BaseException:  # failed or cancelled (the worker stopping): the next commit sends it all
             _give_back(held)
             raise

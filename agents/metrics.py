@@ -118,6 +118,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.commit_send = Histogram(
+            "chargestream_commit_send_seconds",
+            "From a commit's taking of the state to that state in Kafka (values encoded,"
+            " outputs landed, changelog records acknowledged); its offsets are committed next",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "chargestream_consumer_lag",
             "Records behind the partition's high watermark, per assigned input partition",
