@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from . import charger_codec
 from .domain.alerts import AlertKey, AlertState, AlertType, Notice
 from .domain.buckets import BUCKET_MS, Contribution, SiteBucket, SiteState
 from .domain.charger import ChargerState
@@ -38,19 +39,24 @@ def _held(doc: Any) -> bytes:
 
 
 def encode_charger(state: ChargerState) -> bytes:
-    return _held(
-        {
-            "e": {str(evse): [_point(p) for p in s.ordered()] for evse, s in state.evses.items()},
-            "t": state.tx_evse,
-            "s": state.messages.to_doc(),
-        }
-    )
+    try:
+        return charger_codec.encode(state)
+    except charger_codec.NotPackable:
+        return _held(
+            {
+                "e": {str(evse): [_point(p) for p in s.ordered()] for evse, s in state.evses.items()},
+                "t": state.tx_evse,
+                "s": state.messages.to_doc(),
+            }
+        )
 
 
 def decode_charger(raw: bytes | None) -> ChargerState:
     if not raw:
         return ChargerState()
-    doc = orjson.loads(raw)
+    if raw[:1] != b"{":
+        return charger_codec.decode(raw)
+    doc = orjson.loads(raw)  # JSON: written before the packed format, or not packable
     return ChargerState(
         evses={int(k): EvseSeries({p[0]: Point(*p) for p in pts}) for k, pts in doc["e"].items()},
         tx_evse=doc["t"],

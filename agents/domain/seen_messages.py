@@ -74,20 +74,25 @@ class SeenMessages:
         self._digests = bytearray(b"".join(digests[i * DIGEST : (i + 1) * DIGEST] for i in keep))
         self._times = array("q", (self._times[i] for i in keep))
 
+    def packed(self) -> tuple[bytes, bytes]:
+        """(digests, receive times as 64-bit little-endian ints): ``from_packed`` reads them."""
+        return bytes(self._digests), little_endian(self._times).tobytes()
+
+    @classmethod
+    def from_packed(cls, digests: bytes, times: bytes) -> SeenMessages:
+        return cls(digests, little_endian(array("q", times)))
+
     def to_doc(self) -> list[Any]:
-        """[digests, receive times], both base64 (the times as 64-bit little-endian ints: as a
-        list of numbers they took a fifth of the time to encode a charger's state)."""
-        return [
-            base64.b64encode(self._digests).decode(),
-            base64.b64encode(_little(self._times).tobytes()).decode(),
-        ]
+        """[digests, receive times], both base64 (as a list of numbers the times took a fifth
+        of the time to encode a charger's state)."""
+        return [base64.b64encode(b).decode() for b in self.packed()]
 
     @classmethod
     def from_doc(cls, doc: list[Any]) -> SeenMessages:
         digests, times = doc
         if isinstance(times, list):  # written before the times were base64: a list of numbers
             return cls(base64.b64decode(digests), times)
-        return cls(base64.b64decode(digests), _little(array("q", base64.b64decode(times))))
+        return cls.from_packed(base64.b64decode(digests), base64.b64decode(times))
 
     def _index(self, digest: bytes) -> int:
         """Where the digest starts, on a digest boundary; -1 if absent."""
@@ -97,10 +102,10 @@ class SeenMessages:
         return i
 
 
-def _little(times: array[int]) -> array[int]:
+def little_endian(values: array[Any]) -> array[Any]:
     """The array in little-endian order (either way: swapping is its own inverse)."""
     if sys.byteorder == "little":
-        return times
-    swapped = array("q", times)
+        return values
+    swapped = array(values.typecode, values)
     swapped.byteswap()
     return swapped
