@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     memory and CPU for every state change (two workers: 217 against 185 CPU s per million
     events at 0). At 0 a worker taking over a partition rebuilds its state from the
     changelog first; a hand-over test failed once so (bench/RESULTS.md), not yet explained."""
+    decoded_chargers: int = Field(10_000, ge=0)
+    """Chargers whose state (meter series, statuses) stays decoded between their messages,
+    the most recently read. The others are held encoded, ~3.5x smaller (a filled charger
+    state: 4.9 against 17.5 KB a connector), and decoded again when their next message
+    comes (~35 us for a filled state): memory bounded by this, not by the fleet, for CPU."""
     grace_seconds: float = Field(120.0, ge=0)
     """Late data within this corrects its bucket or window; must exceed the sample interval."""
     watermark_interval_seconds: float = Field(1.0, gt=0)

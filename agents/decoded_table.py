@@ -29,10 +29,16 @@ Two consequences of sharing the pending object with the events that change it:
 - an event cancelled half-way (the worker stopping) may leave a pending value half-changed:
   the view is then ``spoiled`` and nothing more of it may be committed (the input since the
   last commit is processed again after the restart).
+
+With ``keep`` set, at most that many values stay decoded between events (the least
+recently read go first, when an event settles; the table's bytes stay): a filled charger
+state is ~3.5x larger decoded than encoded (bench/RESULTS.md), too much to hold for every
+charger of a large fleet. A value read again after it went is decoded again.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from itertools import islice
 from typing import Any, Generic, TypeVar
@@ -50,10 +56,14 @@ class DecodedTable(Generic[V]):
         # partition_for_key and put_encoded)
         decode: Callable[[bytes, bytes | None], V],
         encode: Callable[[V], bytes],
+        *,
+        keep: int | None = None,  # values kept decoded between events; None: all
     ) -> None:
         self.table = table
         self._decode, self._encode = decode, encode
-        self._kept: dict[bytes, tuple[bytes | None, V]] = {}  # key -> (table bytes, decoded)
+        self._keep = keep
+        # key -> (table bytes, decoded), least recently read first when bounded
+        self._kept: OrderedDict[bytes, tuple[bytes | None, V]] = OrderedDict()
         self._unsaved: set[bytes] = set()  # read with get in this event and not set since
         self._dirty: dict[bytes, V] = {}  # set in this event
         self._pending: dict[bytes, tuple[int | None, V]] = {}  # settled: taken at the next commit
@@ -72,6 +82,8 @@ class DecodedTable(Generic[V]):
         raw = self.table.get(key)
         kept = self._kept.get(key)
         if kept is not None and kept[0] == raw:
+            if self._keep is not None:
+                self._kept.move_to_end(key)
             return kept[1]
         value = self._decode(key, raw)
         self._kept[key] = (raw, value)
@@ -104,6 +116,9 @@ class DecodedTable(Generic[V]):
         for key in self._unsaved:
             self._kept.pop(key, None)
         self._unsaved.clear()
+        if self._keep is not None:  # between events: none is in an event's hands
+            while len(self._kept) > self._keep:
+                self._kept.popitem(last=False)
 
     def take(self) -> None:
         """At a commit, with no event half-way: the pending values are the commit's now

@@ -63,12 +63,16 @@ site_state = _table("site-state")
 site_watermarks = _table("site-watermarks")
 # The large values, read and written decoded (agents/decoded_table.py).
 charger_states = DecodedTable[ChargerState](
-    charger_state, lambda key, raw: codec.decode_charger(raw), codec.encode_charger
+    charger_state,
+    lambda key, raw: codec.decode_charger(raw),
+    codec.encode_charger,
+    keep=settings.decoded_chargers,
 )
 charger_statuses = DecodedTable[ChargerStatus | None](
     charger_status,
     lambda key, raw: codec.decode_status(raw, key.decode()),
     lambda s: codec.encode_status(_some(s)),
+    keep=settings.decoded_chargers,
 )
 site_entries = DecodedTable[codec.SiteEntry](
     site_state, lambda key, raw: codec.decode_site(raw, key.decode()), codec.encode_site

@@ -231,3 +231,40 @@ def test_values_taken_stay_through_a_revoke_and_a_failed_commit_leaves_them_to_t
     view.settle()
     commit(view, table)  # the next commit sends all three
     assert table.ready == {b"k": (3, b"[1]"), b"j": (3, b"[2]"), b"n": (3, b"[3]")}
+
+
+def bounded(keep: int) -> tuple[DecodedTable[list[int]], Table, Counted]:
+    table = Table()
+    codec = Counted()
+    return DecodedTable(table, codec.decode, codec.encode, keep=keep), table, codec
+
+
+def test_a_bounded_view_keeps_the_most_recently_read_values_decoded() -> None:
+    view, table, codec = bounded(2)
+    for key in (b"a", b"b", b"c"):
+        table[key] = orjson.dumps([key[0]])
+    a, _ = view.peek(b"a"), view.peek(b"b")
+    view.peek(b"a")  # read again: now b is the least recent
+    view.peek(b"c")
+    view.settle()
+    assert codec.decodes == 3
+    assert view.peek(b"a") is a and codec.decodes == 3
+    assert view.peek(b"b") == [ord("b")] and codec.decodes == 4  # it went: decoded again
+
+
+def test_a_bounded_view_drops_nothing_an_event_has_in_hand() -> None:
+    # An event may touch more keys than the view keeps (a batch of many chargers): each key
+    # it reads twice must give the same object, and every value it set is committed.
+    view, table, _ = bounded(2)
+    first = {key: view.get(key) for key in (b"a", b"b", b"c", b"d")}
+    for key, value in first.items():
+        assert view.get(key) is value
+        value.append(1)
+        view.set(key, value)
+    view.settle()
+    commit(view, table)
+    assert {k: orjson.loads(v) for k, (_, v) in table.ready.items()} == {k: [1] for k in first}
+    assert len(view._kept) <= 4  # encoded at the commit; trimmed when the next event settles
+    view.settle()
+    assert len(view._kept) == 2
+    assert view.peek(b"a") == [1]  # from the table's bytes
