@@ -140,9 +140,10 @@ class Settings(BaseSettings):
     changelog first; a hand-over test failed once so (bench/RESULTS.md), not yet explained."""
     decoded_chargers: int = Field(10_000, ge=0)
     """Chargers whose state (meter series, statuses) stays decoded between their messages,
-    the most recently read. The others are held encoded, ~3.5x smaller (a filled charger
-    state: 4.9 against 17.5 KB a connector), and decoded again when their next message
-    comes (~35 us for a filled state): memory bounded by this, not by the fleet, for CPU."""
+    the most recently read. The others are held encoded only, ~4x smaller (a filled meter
+    state: 3.4 against 14.5 KB a connector, `python -m bench.steady_state`), and decoded
+    again at their next message: memory bounded by this rather than by the fleet, for CPU
+    (at 100,000 connectors, ~18 % more CPU per event than with all decoded; bench/RESULTS.md)."""
     grace_seconds: float = Field(120.0, ge=0)
     """Late data within this corrects its bucket or window; must exceed the sample interval."""
     watermark_interval_seconds: float = Field(1.0, gt=0)

@@ -32,7 +32,7 @@ Two consequences of sharing the pending object with the events that change it:
 
 With ``keep`` set, at most that many values stay decoded between events (the least
 recently read go first, when an event settles; the table's bytes stay): a filled charger
-state is ~3.5x larger decoded than encoded (bench/RESULTS.md), too much to hold for every
+state is ~4x larger decoded than encoded (bench/RESULTS.md), too much to hold for every
 charger of a large fleet. A value read again after it went is decoded again.
 """
 
