@@ -255,7 +255,7 @@ def test_a_bounded_view_keeps_the_most_recently_read_values_decoded() -> None:
 def test_a_bounded_view_drops_nothing_an_event_has_in_hand() -> None:
     # An event may touch more keys than the view keeps (a batch of many chargers): each key
     # it reads twice must give the same object, and every value it set is committed.
-    view, table, _ = bounded(2)
+    view, table, codec = bounded(2)
     first = {key: view.get(key) for key in (b"a", b"b", b"c", b"d")}
     for key, value in first.items():
         assert view.get(key) is value
@@ -267,4 +267,6 @@ def test_a_bounded_view_drops_nothing_an_event_has_in_hand() -> None:
     assert len(view._kept) <= 4  # encoded at the commit; trimmed when the next event settles
     view.settle()
     assert len(view._kept) == 2
-    assert view.peek(b"a") == [1]  # from the table's bytes
+    decodes = codec.decodes
+    assert view.peek(b"a") == [1] and codec.decodes == decodes  # encoded last: still kept
+    assert view.peek(b"c") == [1] and codec.decodes == decodes + 1  # went: from the table's bytes
