@@ -76,11 +76,11 @@ class SeenMessages:
 
     def packed(self) -> tuple[bytes, bytes]:
         """(digests, receive times as 64-bit little-endian ints): ``from_packed`` reads them."""
-        return bytes(self._digests), little_endian(self._times).tobytes()
+        return bytes(self._digests), _little(self._times).tobytes()
 
     @classmethod
     def from_packed(cls, digests: bytes, times: bytes) -> SeenMessages:
-        return cls(digests, little_endian(array("q", times)))
+        return cls(digests, _little(array("q", times)))
 
     def to_doc(self) -> list[Any]:
         """[digests, receive times], both base64 (as a list of numbers the times took a fifth
@@ -102,7 +102,7 @@ class SeenMessages:
         return i
 
 
-def little_endian(values: array[Any]) -> array[Any]:
+def _little(values: array[Any]) -> array[Any]:
     """The array in little-endian order (either way: swapping is its own inverse)."""
     if sys.byteorder == "little":
         return values
