@@ -22,10 +22,10 @@ written as JSON: correct, only larger.
 
 from __future__ import annotations
 
-import struct
 import sys
 from itertools import repeat
 from operator import attrgetter
+from struct import Struct, error, pack, unpack_from
 from typing import Any
 
 import orjson
@@ -35,8 +35,7 @@ from .domain.power import EvseSeries, Point
 from .domain.seen_messages import SeenMessages
 
 VERSION = 1
-pack, unpack_from = struct.pack, struct.unpack_from
-_HEAD = struct.Struct("<BI")  # version, length of the JSON head
+_HEAD = Struct("<BI")  # version, length of the JSON head
 FLOATS = ("energy_wh", "power_w", "vi_power_w", "interval_wh", "export_wh", "export_w")
 _GETTERS = [attrgetter(name) for name in FLOATS]
 _CONTEXT = attrgetter("context")
@@ -76,7 +75,7 @@ def encode(state: ChargerState) -> bytes:
                     values = [0.0 if v is None else v for v in values]
                 body.append(pack(f"<{n}d", *values))
             evses.append([evse, n, present, mixed])
-    except (struct.error, ValueError, TypeError) as exc:  # bytes() of an index > 255 is a ValueError
+    except (error, ValueError, TypeError) as exc:  # bytes() of an index > 255 is a ValueError
         raise NotPackable(str(exc)) from exc
     digests, times = state.messages.packed()
     head = orjson.dumps({"e": evses, "t": state.tx_evse, "c": list(contexts), "s": len(digests)})

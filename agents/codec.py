@@ -42,13 +42,18 @@ def encode_charger(state: ChargerState) -> bytes:
     try:
         return charger_codec.encode(state)
     except charger_codec.NotPackable:
-        return _held(
-            {
-                "e": {str(evse): [_point(p) for p in s.ordered()] for evse, s in state.evses.items()},
-                "t": state.tx_evse,
-                "s": state.messages.to_doc(),
-            }
-        )
+        return charger_json(state)
+
+
+def charger_json(state: ChargerState) -> bytes:
+    """The JSON layout (before the packed one, and for a state it cannot take)."""
+    return _held(
+        {
+            "e": {str(evse): [_point(p) for p in s.ordered()] for evse, s in state.evses.items()},
+            "t": state.tx_evse,
+            "s": state.messages.to_doc(),
+        }
+    )
 
 
 def decode_charger(raw: bytes | None) -> ChargerState:

@@ -102,10 +102,10 @@ class SeenMessages:
         return i
 
 
-def _little(values: array[Any]) -> array[Any]:
+def _little(times: array[int]) -> array[int]:
     """The array in little-endian order (either way: swapping is its own inverse)."""
     if sys.byteorder == "little":
-        return values
-    swapped = array(values.typecode, values)
+        return times
+    swapped = array("q", times)
     swapped.byteswap()
     return swapped

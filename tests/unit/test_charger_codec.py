@@ -10,12 +10,12 @@ from agents.domain.power import EvseSeries, Point
 T0 = 1_795_521_600_000
 
 
-def state(points_per_evse: int = 40) -> ChargerState:
+def state() -> ChargerState:
     s = ChargerState(tx_evse={"tx-1": 1, "tx-2": 2})
     s.evses[1] = EvseSeries(
         {
             T0 + i * 10_000: Point(T0 + i * 10_000, 1000.0 + i, 7400.0, received_at_ms=T0 + i * 10_000 + 300)
-            for i in range(points_per_evse)
+            for i in range(40)
         }
     )
     # Every optional quantity, some readings with and some without, three contexts.
@@ -49,7 +49,7 @@ def test_a_state_round_trips_packed_and_is_smaller_than_as_json() -> None:
     ]
     assert back.evses[2].points[T0 + 60_000].export_w == 0.0  # a zero is a value, not an absence
     assert back.evses[1].points[T0].vi_power_w is None
-    assert len(raw) < 0.6 * len(codec._held(_old_doc(original)))
+    assert len(raw) < 0.6 * len(codec.charger_json(original))
 
 
 def test_decoded_contexts_are_one_string_each() -> None:
@@ -66,7 +66,7 @@ def test_the_empty_state_round_trips() -> None:
 
 def test_values_written_as_json_are_still_read() -> None:
     original = state()
-    assert codec.decode_charger(codec._held(_old_doc(original))) == original
+    assert codec.decode_charger(codec.charger_json(original)) == original
 
 
 def test_a_state_that_cannot_be_packed_is_written_as_json() -> None:
@@ -74,12 +74,3 @@ def test_a_state_that_cannot_be_packed_is_written_as_json() -> None:
     s.evses[1] = EvseSeries({T0 + i: Point(T0 + i, float(i), context=f"Vendor.{i}") for i in range(300)})
     raw = codec.encode_charger(s)  # 300 contexts: more than a byte names
     assert raw[:1] == b"{" and codec.decode_charger(raw) == s
-
-
-def _old_doc(s: ChargerState) -> dict[str, object]:
-    """The JSON layout values had before the packed one (codec.encode_charger's fallback)."""
-    return {
-        "e": {str(evse): [codec._point(p) for p in series.ordered()] for evse, series in s.evses.items()},
-        "t": s.tx_evse,
-        "s": s.messages.to_doc(),
-    }
