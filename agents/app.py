@@ -12,6 +12,7 @@ import faust
 from .config import Settings, get_settings
 from .held_state import HeldStateConsumer, HeldStateTransport, HeldTable
 from .kafka_clients import faust_credentials
+from .spill_store import register as register_spill_store
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def _exit_now(bound_s: float) -> None:
 
 
 def create_app(settings: Settings, **overrides: Any) -> ChargestreamApp:
+    register_spill_store()
     if settings.group_instance_id:
         # Faust's assignor checks the worker URL (web host:port by default) stored in the
         # assignment the broker hands back to a static member: a restart on another port
