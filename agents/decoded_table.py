@@ -2,9 +2,11 @@
 
 A site's whole state (open buckets, availability timeline, alert) is one JSON value, and
 decoding it for every contribution was the largest single cost of stage 2 (py-spy,
-bench/RESULTS.md). Here a value is decoded when first read and kept with the bytes it
-came from; later reads return the same object as long as the table still holds those
-bytes (a restored or rebalanced table holds others, and they are decoded again).
+bench/RESULTS.md). Here a value is decoded when first read and kept; later reads return
+the same object without reading the table, until the table says it recovered other bytes
+for the key from its changelog (``on_recovered``: a restore, a standby copy, a partition
+coming back) or the view is told to ``forget``. The table's bytes live in its store (off
+the Python heap with agents/spill_store.py): a kept value does not hold them too.
 
 The domain code changes values in place. A value read with ``get`` must be written back
 with ``set`` in the same event; one that was not (the event failed half-way, or changed
@@ -39,7 +41,7 @@ charger of a large fleet. A value read again after it went is decoded again.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
@@ -52,8 +54,8 @@ Records = dict[bytes, tuple[int | None, bytes]]  # key -> (changelog partition, 
 class DecodedTable(Generic[V]):
     def __init__(
         self,
-        table: Any,  # a HeldTable of bytes -> bytes (or any mapping with get, item assignment
-        # partition_for_key and put_encoded)
+        table: Any,  # a HeldTable of bytes -> bytes (or any mapping with get, item assignment,
+        # partition_for_key, put_encoded and an on_recovered list of callbacks)
         decode: Callable[[bytes, bytes | None], V],
         encode: Callable[[V], bytes],
         *,
@@ -62,8 +64,9 @@ class DecodedTable(Generic[V]):
         self.table = table
         self._decode, self._encode = decode, encode
         self._keep = keep
-        # key -> (table bytes, decoded), least recently read first when bounded
-        self._kept: OrderedDict[bytes, tuple[bytes | None, V]] = OrderedDict()
+        # key -> decoded, least recently read first when bounded
+        self._kept: OrderedDict[bytes, V] = OrderedDict()
+        table.on_recovered.append(self._recovered)
         self._unsaved: set[bytes] = set()  # read with get in this event and not set since
         self._dirty: dict[bytes, V] = {}  # set in this event
         self._pending: dict[bytes, tuple[int | None, V]] = {}  # settled: taken at the next commit
@@ -79,14 +82,12 @@ class DecodedTable(Generic[V]):
             return self._pending[key][1]
         if key in self._taken:
             return self._taken[key][1]
-        raw = self.table.get(key)
-        kept = self._kept.get(key)
-        if kept is not None and kept[0] == raw:
+        if key in self._kept:
             if self._keep is not None:
                 self._kept.move_to_end(key)
-            return kept[1]
-        value = self._decode(key, raw)
-        self._kept[key] = (raw, value)
+            return self._kept[key]
+        value = self._decode(key, self.table.get(key))
+        self._kept[key] = value
         return value
 
     def get(self, key: bytes) -> V:
@@ -139,7 +140,7 @@ class DecodedTable(Generic[V]):
         raw = self._encode(value)  # taken until encoded: an encoder that raises loses nothing
         del self._taken[key]
         self.table.put_encoded(key, raw)  # the table's value now; sent with the commit's records
-        self._kept[key] = (raw, value)
+        self._kept[key] = value
         self._encoded[key] = (partition, raw)
 
     def take_encoded(self) -> Records:
@@ -158,6 +159,12 @@ class DecodedTable(Generic[V]):
             self._kept.pop(key, None)
         self._unsaved.clear()
         self._dirty.clear()
+
+    def _recovered(self, keys: Iterable[bytes]) -> None:
+        """The table holds bytes from its changelog for these keys now: decode them anew.
+        (Recovery runs between events; the keys of a standby copy are never kept.)"""
+        for key in keys:
+            self._kept.pop(key, None)
 
     def forget(self) -> None:
         """Drop every kept value (partitions revoked: what comes back is read again). The

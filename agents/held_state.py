@@ -52,6 +52,17 @@ class HeldTable(faust.Table[Any, Any]):
         super().__init__(app, **kwargs)
         self._in_event: _Records = {}
         self._ready: _Records = {}
+        self.on_recovered: list[Callable[[list[Any]], None]] = []  # keys read from the changelog
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        """Recovery and standby copies write the store; views that keep decoded values
+        (agents/decoded_table.py) learn which keys now hold other bytes."""
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        if self.on_recovered:
+            keys = [self._to_key(e.key) for e in events]
+            for callback in self.on_recovered:
+                callback(keys)
 
     def on_key_set(self, key: Any, value: Any) -> None:
         self._in_event[key] = (self.partition_for_key(key), value)

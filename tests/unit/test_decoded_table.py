@@ -3,6 +3,8 @@ events go on), never ahead of what its events settled."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from agents.decoded_table import DecodedTable
@@ -29,6 +31,13 @@ class Table(dict[bytes, bytes]):
     def __init__(self) -> None:
         super().__init__()
         self.ready: dict[bytes, tuple[int | None, bytes]] = {}
+        self.on_recovered: list[Callable[[list[bytes]], None]] = []
+
+    def recover(self, key: bytes, value: bytes) -> None:
+        """As HeldTable.apply_changelog_batch: a value read from the changelog."""
+        self[key] = value
+        for callback in self.on_recovered:
+            callback([key])
 
     def partition_for_key(self, key: bytes) -> int | None:
         return 3
@@ -103,7 +112,7 @@ def test_bytes_changed_under_it_are_decoded_again() -> None:
     view.set(b"k", [1])
     view.settle()
     commit(view, table)
-    table[b"k"] = b"[9]"  # recovered from the changelog, written by another worker
+    table.recover(b"k", b"[9]")  # written by another worker
     assert view.get(b"k") == [9]
     assert codec.decodes == 1  # the set value was kept without a decode; this is the first
 
