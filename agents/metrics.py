@@ -5,10 +5,11 @@ message id."""
 
 from __future__ import annotations
 
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 
 class _Kept:
@@ -157,43 +158,75 @@ class Metrics:
             ["type", "partition"],
             registry=registry,
         )
-        self.site_power = Gauge(
-            "chargestream_site_power_watts",
-            "A site's current power (newest bucket)",
-            ["site_id"],
-            registry=registry,
-        )
-        self.site_connectors = Gauge(
-            "chargestream_site_connectors",
-            "A site's ports per status class now",
-            ["site_id", "status"],
-            registry=registry,
-        )
-        self.site_offline = Gauge(
-            "chargestream_site_chargers_offline",
-            "A site's chargers offline now",
-            ["site_id"],
-            registry=registry,
-        )
-        self._site_partition: dict[str, int] = {}
-
-    def site_seen(self, site_id: str, partition: int) -> None:
-        """Remember where a site's gauges come from, to remove them when that partition leaves."""
-        self._site_partition[site_id] = partition
-
-    def forget_partitions(self, partitions: set[int]) -> None:
-        """Another worker owns these stage-2 partitions now: their sites' gauges are not ours."""
-        for site, partition in list(self._site_partition.items()):
-            if partition not in partitions:
-                continue
-            del self._site_partition[site]
-            for gauge in (self.site_power, self.site_offline):
-                with suppress(KeyError):
-                    gauge.remove(site)
-            for status in STATUS_CLASSES:
-                with suppress(KeyError):
-                    self.site_connectors.remove(site, status)
+        self.sites = SiteGauges(registry)
 
 
 STATUS_CLASSES = ("available", "occupied", "reserved", "unavailable", "faulted", "unknown")
+_POWER, _OFFLINE = 0, 1  # then one value per status class, in STATUS_CLASSES' order
+
+
+class SiteGauges:
+    """The per-site gauges: a site's current power, its chargers offline and its ports per
+    status class, as ``chargestream_site_power_watts``, ``chargestream_site_chargers_offline``
+    and ``chargestream_site_connectors``. Kept as one row of values per site and exposed by a
+    custom collector at each scrape: as prometheus_client children (eight a site, ~650 bytes
+    each with their lock and value) they were ~5 KB a site, ~40 MB of a worker's heap at
+    100,000 connectors (bench/RESULTS.md). A value never set is not exposed."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._rows: dict[str, list[float | None]] = {}
+        self._partition: dict[str, int] = {}  # the stage-2 partition a site's values come from
+        registry.register(self)
+
+    def _row(self, site_id: str) -> list[float | None]:
+        row = self._rows.get(site_id)
+        if row is None:
+            row = self._rows[site_id] = [None] * (2 + len(STATUS_CLASSES))
+        return row
+
+    def set_power(self, site_id: str, watts: float) -> None:
+        self._row(site_id)[_POWER] = watts
+
+    def set_status(self, site_id: str, partition: int, ports: Mapping[str, int], offline: int) -> None:
+        """Ports per status class (``STATUS_CLASSES``; those not given keep their value)."""
+        self._partition[site_id] = partition
+        row = self._row(site_id)
+        row[_OFFLINE] = offline
+        for i, cls in enumerate(STATUS_CLASSES, start=2):
+            if cls in ports:
+                row[i] = ports[cls]
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Another worker owns these stage-2 partitions now: their sites' gauges are not ours."""
+        for site, partition in list(self._partition.items()):
+            if partition in partitions:
+                del self._partition[site]
+                self._rows.pop(site, None)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        rows = list(self._rows.items())  # scraped from another thread: one atomic copy
+        power = GaugeMetricFamily(
+            "chargestream_site_power_watts", "A site's current power (newest bucket)", labels=["site_id"]
+        )
+        offline = GaugeMetricFamily(
+            "chargestream_site_chargers_offline", "A site's chargers offline now", labels=["site_id"]
+        )
+        ports = GaugeMetricFamily(
+            "chargestream_site_connectors",
+            "A site's ports per status class now",
+            labels=["site_id", "status"],
+        )
+        for site, (watts, chargers_offline, *by_class) in rows:
+            if watts is not None:
+                power.add_metric([site], watts)
+            if chargers_offline is not None:
+                offline.add_metric([site], chargers_offline)
+            for cls, value in zip(STATUS_CLASSES, by_class, strict=True):
+                if value is not None:
+                    ports.add_metric([site, cls], value)
+        yield power
+        yield offline
+        yield ports
+
+
 metrics = Metrics()

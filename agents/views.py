@@ -79,4 +79,4 @@ async def _forget(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     """Gauges of partitions now owned by another worker must not linger here."""
     revoked = args[0] if args else kwargs.get("revoked", ())
     stage2 = {tp.partition for tp in revoked if tp.topic == settings.site_contributions_topic}
-    metrics.forget_partitions(stage2)
+    metrics.sites.forget_partitions(stage2)

@@ -66,11 +66,8 @@ async def _current(rt: Runtime, entry: SiteEntry, site_id: str, at_ms: int, low_
     if counts == entry.counts:
         return []
     entry.counts = counts
-    metrics.site_seen(site_id, entry.partition)
-    for cls, n in counts.items():
-        metrics.site_connectors.labels(site_id, cls.value).set(n)
     offline = sum(ch.latest_offline for ch in entry.timeline.chargers.values())
-    metrics.site_offline.labels(site_id).set(offline)
+    metrics.sites.set_status(site_id, entry.partition, {cls.value: n for cls, n in counts.items()}, offline)
     record = records.site_status_record(site_id, counts, at_ms)
     await emit(site_status, key=site_id.encode(), value=orjson.dumps(record))
     await rt.store.write_rows("site_status", [records.site_status_row(record)])

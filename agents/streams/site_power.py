@@ -209,5 +209,5 @@ async def _publish(rt: Any, buckets: list[SiteBucket]) -> None:
     for b in buckets:
         await emit(site_power, key=b.site_id.encode(), value=codec.site_power_record(b))
         if not b.final:  # the open buckets carry the power now
-            metrics.site_power.labels(b.site_id).set(b.current_power_w)
+            metrics.sites.set_power(b.site_id, b.current_power_w)
         metrics.site_buckets.labels(str(b.final).lower()).inc()
