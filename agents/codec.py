@@ -20,7 +20,16 @@ from .domain.charger_status import ChargerStatus, TrackedAlert
 from .domain.liveness import Liveness
 from .domain.power import EvseSeries, Point
 from .domain.seen_messages import SeenMessages
-from .domain.site_timeline import Change, ChargerLine, ConnectorLine, SiteTimeline, Window
+from .domain.site_timeline import (
+    CLASSES,
+    Change,
+    ChargerLine,
+    ConnectorLine,
+    SiteTimeline,
+    Window,
+    month_sums,
+    set_month_sums,
+)
 from .domain.status import ConnectorState, FaultEvent, StatusClass, StatusEvent
 from .domain.timestamps import iso_ms
 
@@ -288,10 +297,14 @@ def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
                         c.since,
                         [[t, v.value] for t, v in c.pending],
                         {
-                            str(n): [w.start, {k.value: ms for k, ms in w.ms.items()}, w.excluded_ms]
-                            for n, w in c.open.items()
+                            str(w.length): [
+                                w.start,
+                                {k.value: ms for k, ms in w.by_class().items()},
+                                w.excluded_ms,
+                            ]
+                            for w in c.open
                         },
-                        {str(m): v for m, v in c.months.items()},
+                        {str(m): list(v) for m, v in month_sums(c).items()},
                     ]
                     for key, c in ch.connectors.items()
                 },
@@ -301,21 +314,25 @@ def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
     }
 
 
+def _window(length: int, start: int, ms: dict[str, int], excluded_ms: int) -> Window:
+    w = Window(length, start, excluded_ms=excluded_ms)
+    for cls, value in ms.items():
+        w.ms[CLASSES.index(StatusClass(cls))] = value
+    return w
+
+
 def _timeline(d: dict[str, Any]) -> SiteTimeline:
     tl = SiteTimeline(d["f"])
     for charger, (offline, since, pending, connectors) in d["c"].items():
         ch = tl.chargers[charger] = ChargerLine(offline, since, [(t, v) for t, v in pending])
         for key, (cls, csince, cpending, open_, months) in connectors.items():
-            ch.connectors[key] = ConnectorLine(
+            line = ch.connectors[key] = ConnectorLine(
                 StatusClass(cls) if cls else None,
                 csince,
                 [(t, StatusClass(v)) for t, v in cpending],
-                {
-                    int(n): Window(w[0], {StatusClass(k): ms for k, ms in w[1].items()}, w[2])
-                    for n, w in open_.items()
-                },
-                {int(m): v for m, v in months.items()},
+                [_window(int(n), *w) for n, w in open_.items()],
             )
+            set_month_sums(line, {int(m): (v[0], v[1], v[2]) for m, v in months.items()})
     return tl
 
 

@@ -16,6 +16,7 @@ is ``unknown``.
 
 from __future__ import annotations
 
+from array import array
 from bisect import insort
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,13 +32,24 @@ DEFAULT_WINDOWS_MS = (60_000, 3_600_000, 86_400_000)
 V = TypeVar("V")
 
 
+CLASSES = tuple(StatusClass)  # the order of a Window's ms
+
+
 @dataclass(slots=True)
 class Window:
-    """An open window's time so far, per class, and its excluded outage time."""
+    """An open window's time so far, per class (in ``CLASSES``' order), and its excluded
+    outage time. Compact on purpose: every connector of a site keeps one per window length
+    while its site's state stays decoded (a dict per window and per connector, as before,
+    made the timeline ~1.8 KB of heap a connector; bench/RESULTS.md)."""
 
+    length: int
     start: int
-    ms: dict[StatusClass, int] = field(default_factory=dict)
+    ms: array[int] = field(default_factory=lambda: array("q", bytes(8 * len(CLASSES))))
     excluded_ms: int = 0
+
+    def by_class(self) -> dict[StatusClass, int]:
+        """The classes with time in the window."""
+        return {cls: ms for cls, ms in zip(CLASSES, self.ms, strict=True) if ms}
 
 
 @dataclass(slots=True)
@@ -45,8 +57,10 @@ class ConnectorLine:
     cls: StatusClass | None = None  # in force at the fold point; None before the first status
     since: int = 0  # event time of the status in force (orders late arrivals)
     pending: list[tuple[int, StatusClass]] = field(default_factory=list)  # after the fold point
-    open: dict[int, Window] = field(default_factory=dict)  # window length -> open window
-    months: dict[int, list[int]] = field(default_factory=dict)  # month index -> [span, up, excl] ms
+    open: list[Window] = field(default_factory=list)  # the open windows, at most one per length
+    # NEVI sums of the months kept, oldest first, flat: (month index, span, up, excluded ms)
+    # per month (see month_sums)
+    months: array[int] = field(default_factory=lambda: array("q"))
 
     @property
     def latest(self) -> StatusClass | None:
@@ -236,20 +250,35 @@ def _add(
             ws = t - t % length
             we = ws + length
             e = min(b, we)
-            w = c.open.get(length)
-            if w is None or w.start != ws:
-                w = c.open[length] = Window(ws)
-            w.ms[cls] = w.ms.get(cls, 0) + (e - t)
+            w = _open_window(c, length, ws)
+            w.ms[_INDEX[cls]] += e - t
             if cls not in UP:
                 if rules.unavailable_is_excluded and cls == StatusClass.UNAVAILABLE:
                     w.excluded_ms += e - t
                 else:
                     w.excluded_ms += sum(max(0, min(e, y) - max(t, x)) for x, y in excluded)
             if e == we:
-                del c.open[length]
-                out.append((length, Availability(ws, we, w.ms, w.excluded_ms, sum(w.ms.values()))))
+                c.open.remove(w)
+                out.append((length, Availability(ws, we, w.by_class(), w.excluded_ms, sum(w.ms))))
             t = e
     return out
+
+
+_INDEX = {cls: i for i, cls in enumerate(CLASSES)}
+
+
+def _open_window(c: ConnectorLine, length: int, start: int) -> Window:
+    """The connector's open window of this length, a new one if it has none or an older one
+    (left behind by a gap: it closed without time in it)."""
+    for i, w in enumerate(c.open):
+        if w.length == length:
+            if w.start == start:
+                return w
+            del c.open[i]
+            break
+    w = Window(length, start)
+    c.open.append(w)
+    return w
 
 
 def _month(ts_ms: int) -> int:
@@ -261,21 +290,30 @@ def _month_start_ms(month: int) -> int:
     return int(datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
+def month_sums(c: ConnectorLine) -> dict[int, tuple[int, int, int]]:
+    """Month index -> (span, up, excluded) ms."""
+    m = c.months
+    return {m[i]: (m[i + 1], m[i + 2], m[i + 3]) for i in range(0, len(m), 4)}
+
+
+def set_month_sums(c: ConnectorLine, sums: dict[int, tuple[int, int, int]]) -> None:
+    c.months = array("q", [x for month in sorted(sums) for x in (month, *sums[month])])
+
+
 def _add_month(c: ConnectorLine, a: Availability) -> None:
     month = _month(a.window_start)
-    acc = c.months.setdefault(month, [0, 0, 0])
-    acc[0] += a.span_ms
-    acc[1] += a.up_ms
-    acc[2] += a.excluded_ms
-    for old in [m for m in c.months if m <= month - MONTHS_KEPT]:
-        del c.months[old]
+    sums = month_sums(c)
+    span, up, excluded = sums.get(month, (0, 0, 0))
+    sums[month] = (span + a.span_ms, up + a.up_ms, excluded + a.excluded_ms)
+    set_month_sums(c, {m: v for m, v in sums.items() if m > month - MONTHS_KEPT})
 
 
 def nevi_figures(charger_id: str, connector: str, c: ConnectorLine, at_ms: int) -> list[PortUptime]:
     """Month to date and trailing twelve months (this month and the eleven before it)."""
     month = _month(at_ms)
-    this = c.months.get(month, [0, 0, 0])
-    trailing = [sum(v[i] for m, v in c.months.items() if m > month - MONTHS_KEPT) for i in range(3)]
+    sums = month_sums(c)
+    this = sums.get(month, (0, 0, 0))
+    trailing = tuple(sum(v[i] for m, v in sums.items() if m > month - MONTHS_KEPT) for i in range(3))
     out = []
     for period, (span, up, excl), first in (
         ("month", this, month),
