@@ -1,10 +1,11 @@
 """A Faust table store whose values live in a local RocksDB (rocksdict), not in the heap.
 
 The worker's tables hold every charger's encoded meter state and status and every site's
-state: ~5 KB of Python heap a connector with Faust's in-memory store (bench/RESULTS.md),
-gigabytes for a large fleet. This store keeps them in a RocksDB of the worker's own, off
-the Python heap: RocksDB's memory is its write buffers and block cache, bounded by the
-options below, whatever the number of keys.
+state: ~3.4 KB a connector for the meter state alone once its series has filled (`python -m
+bench.steady_state`), gigabytes for a large fleet, which Faust's in-memory store holds in
+the Python heap. This store keeps them in a RocksDB of the worker's own, off
+the Python heap: RocksDB's memory is its write buffers and block cache, 64 MB for all the
+worker's tables (below), whatever the number of keys.
 
 Its contract is the in-memory store's (Faust's ``memory://``, which it extends), not
 Faust's ``rocksdb://``: the database is created empty when the worker starts and removed
@@ -13,7 +14,8 @@ Nothing is persisted across restarts, so nothing can be ahead of the changelog (
 worker's changelog records are sent at commits, agents/held_state.py, and Faust's RocksDB
 store would not learn what was sent). No write-ahead log, for the same reason.
 
-One database per table and process, under ``<datadir>/tables/spill/<pid>-<table>-*``; the
+Two databases per table and process (the values; the changelog partition of each key
+recovered), under ``<datadir>/v1/tables/spill/<pid>-<table>-*``; the
 directories of workers no longer running are removed at start (a killed worker leaves its
 own behind).
 """
@@ -29,12 +31,16 @@ from typing import Any
 
 from faust.stores import memory
 from faust.types import TP, EventT
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteOptions
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBufferManager, WriteOptions
 
-# Per table: two write buffers of this size at most before they are flushed to files.
-WRITE_BUFFER_BYTES = 8 << 20
-# Shared by every table of the process: recently read blocks (values not in a buffer).
-_BLOCK_CACHE = Cache(32 << 20)
+# RocksDB's memory in the worker, all of its databases together: recently read blocks and
+# the write buffers (memtables), which are charged to the same cache, so that one limit
+# holds: a full buffer, or buffers over their share, are flushed to files.
+CACHE_BYTES = 64 << 20
+WRITE_BUFFERS_BYTES = 32 << 20  # of CACHE_BYTES
+WRITE_BUFFER_BYTES = 8 << 20  # per database, two at most
+_CACHE = Cache(CACHE_BYTES)
+_WRITE_BUFFERS = WriteBufferManager.new_write_buffer_manager_with_cache(WRITE_BUFFERS_BYTES, False, _CACHE)
 
 
 def _options() -> Options:
@@ -42,8 +48,9 @@ def _options() -> Options:
     opts.create_if_missing(True)
     opts.set_write_buffer_size(WRITE_BUFFER_BYTES)
     opts.set_max_write_buffer_number(2)
+    opts.set_write_buffer_manager(_WRITE_BUFFERS)
     table = BlockBasedOptions()
-    table.set_block_cache(_BLOCK_CACHE)
+    table.set_block_cache(_CACHE)
     opts.set_block_based_table_factory(table)
     return opts
 
