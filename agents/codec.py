@@ -21,7 +21,7 @@ from .domain.liveness import Liveness
 from .domain.power import EvseSeries, Point
 from .domain.seen_messages import SeenMessages
 from .domain.site_timeline import (
-    CLASSES,
+    CLASS_INDEX,
     Change,
     ChargerLine,
     ConnectorLine,
@@ -317,7 +317,7 @@ def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
 def _window(length: int, start: int, ms: dict[str, int], excluded_ms: int) -> Window:
     w = Window(length, start, excluded_ms=excluded_ms)
     for cls, value in ms.items():
-        w.ms[CLASSES.index(StatusClass(cls))] = value
+        w.ms[CLASS_INDEX[StatusClass(cls)]] = value
     return w
 
 

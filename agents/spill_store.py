@@ -3,9 +3,9 @@
 The worker's tables hold every charger's encoded meter state and status and every site's
 state: ~3.4 KB a connector for the meter state alone once its series has filled (`python -m
 bench.steady_state`), gigabytes for a large fleet, which Faust's in-memory store holds in
-the Python heap. This store keeps them in a RocksDB of the worker's own, off
-the Python heap: RocksDB's memory is its write buffers and block cache, 64 MB for all the
-worker's tables (below), whatever the number of keys.
+the Python heap. This store keeps them in a RocksDB of the worker's own instead: RocksDB's
+memory is its write buffers and block cache, 64 MB for all the worker's tables (below),
+whatever the number of keys.
 
 Its contract is the in-memory store's (Faust's ``memory://``, which it extends), not
 Faust's ``rocksdb://``: the database is created empty when the worker starts and removed
@@ -15,9 +15,8 @@ worker's changelog records are sent at commits, agents/held_state.py, and Faust'
 store would not learn what was sent). No write-ahead log, for the same reason.
 
 Two databases per table and process (the values; the changelog partition of each key
-recovered), under ``<datadir>/v1/tables/spill/<pid>-<table>-*``; the
-directories of workers no longer running are removed at start (a killed worker leaves its
-own behind).
+recovered), under ``<datadir>/v1/tables/spill/<pid>-<table>-*``; the directories of
+workers no longer running are removed at start (a killed worker leaves its own behind).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ V = TypeVar("V")
 
 
 CLASSES = tuple(StatusClass)  # the order of a Window's ms
+CLASS_INDEX = {cls: i for i, cls in enumerate(CLASSES)}
 
 
 @dataclass(slots=True)
@@ -251,7 +252,7 @@ def _add(
             we = ws + length
             e = min(b, we)
             w = _open_window(c, length, ws)
-            w.ms[_INDEX[cls]] += e - t
+            w.ms[CLASS_INDEX[cls]] += e - t
             if cls not in UP:
                 if rules.unavailable_is_excluded and cls == StatusClass.UNAVAILABLE:
                     w.excluded_ms += e - t
@@ -264,12 +265,9 @@ def _add(
     return out
 
 
-_INDEX = {cls: i for i, cls in enumerate(CLASSES)}
-
-
 def _open_window(c: ConnectorLine, length: int, start: int) -> Window:
-    """The connector's open window of this length, a new one if it has none or an older one
-    (left behind by a gap: it closed without time in it)."""
+    """The connector's open window of this length starting at ``start``: a new one if it
+    has none of this length, or in place of one that started earlier."""
     for i, w in enumerate(c.open):
         if w.length == length:
             if w.start == start:
