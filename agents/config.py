@@ -188,11 +188,13 @@ class Settings(BaseSettings):
 
     data_dir: str = "var/worker"
     """The worker's state directory (Faust tables and offsets), relative to the cwd."""
-    store: str = "spill://"
-    """Faust table store. `spill://` (agents/spill_store.py): Faust's in-memory store with
-    the values in a RocksDB of the worker's own, off the Python heap, created empty at each
-    start; `memory://`: in the heap. Either way the tables are rebuilt from their changelog
-    topics on start (a `rocksdb://` store too: it is not told what was persisted)."""
+    store: str = "memory://"
+    """Faust table store: `memory://`, in the heap; `spill://` (agents/spill_store.py), Faust's
+    in-memory store with the values in a RocksDB of the worker's own, off the Python heap,
+    created empty at each start (not the default: in the benchmark it saved no memory
+    measurably and a ran slower at 100,000 connectors, not yet explained; bench/RESULTS.md).
+    Either way the tables are rebuilt from their changelog topics on start (a `rocksdb://`
+    store too: it is not told what was persisted)."""
     shutdown_timeout_seconds: float = Field(30.0, gt=0)
     """On SIGTERM the worker finishes the events in flight, flushes its producer and commits
     offsets; if that takes longer than this, it exits anyway (input since the last commit is
