@@ -299,11 +299,20 @@ def set_month_sums(c: ConnectorLine, sums: dict[int, tuple[int, int, int]]) -> N
 
 
 def _add_month(c: ConnectorLine, a: Availability) -> None:
+    """Add a closed window to its month's sums, in place (once a minute per connector), and
+    drop the months that puts out of MONTHS_KEPT."""
     month = _month(a.window_start)
-    sums = month_sums(c)
-    span, up, excluded = sums.get(month, (0, 0, 0))
-    sums[month] = (span + a.span_ms, up + a.up_ms, excluded + a.excluded_ms)
-    set_month_sums(c, {m: v for m, v in sums.items() if m > month - MONTHS_KEPT})
+    m = c.months
+    for i in range(0, len(m), 4):
+        if m[i] == month:
+            m[i + 1] += a.span_ms
+            m[i + 2] += a.up_ms
+            m[i + 3] += a.excluded_ms
+            break
+    else:  # a month not held yet
+        set_month_sums(c, month_sums(c) | {month: (a.span_ms, a.up_ms, a.excluded_ms)})
+    if c.months[0] <= month - MONTHS_KEPT:  # oldest first
+        set_month_sums(c, {k: v for k, v in month_sums(c).items() if k > month - MONTHS_KEPT})
 
 
 def nevi_figures(charger_id: str, connector: str, c: ConnectorLine, at_ms: int) -> list[PortUptime]:
