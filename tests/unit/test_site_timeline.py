@@ -130,6 +130,30 @@ def test_current_counts_and_the_site_condition() -> None:
     assert not no_port_in_service(current_counts(SiteTimeline()))
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_kept_counts_equal_a_recount_through_changes_late_ones_and_folds(seed: int) -> None:
+    """current_counts is kept up to date by the changes and folds, not recounted: after any
+    of them it must equal a count of every port from scratch."""
+    rnd = random.Random(seed)
+    tl = SiteTimeline()
+    current_counts(tl)  # from here on kept
+    folded = T0
+    for _ in range(300):
+        ts = folded + rnd.randrange(-2 * M, 3 * M)  # some before the fold point: late
+        charger = rnd.choice("ABCD")
+        if rnd.random() < 0.2:
+            record_liveness(tl, charger, ts, rnd.random() < 0.5)
+        elif rnd.random() < 0.05:
+            folded += rnd.randrange(M)
+            fold(tl, folded, RULES)
+        else:
+            connector = rnd.choice(["0/0", "1/1", "1/2", "2/1"])
+            record_status(tl, charger, connector, ts, rnd.choice(list(C)))
+        kept = current_counts(tl)
+        tl.counts = None
+        assert kept == current_counts(tl)
+
+
 def test_site_totals_add_connectors_of_the_same_window() -> None:
     tl = SiteTimeline()
     record_status(tl, "A", "1/1", T0 - T0 % M, C.AVAILABLE)
