@@ -28,10 +28,24 @@ def parse_iso_ms(text: str) -> tuple[int, bool] | None:
 
 
 def iso_ms(epoch_ms: int) -> str:
-    """Epoch milliseconds as ISO-8601 UTC with millisecond precision and a Z."""
-    return (
-        datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    """Epoch milliseconds as ISO-8601 UTC with millisecond precision and a Z.
+
+    Records carry several of these per event; through a datetime each took ~1.7 us (~2.5 %
+    of the worker). The date to the minute is made once per minute seen, the seconds and
+    milliseconds come from tables: ~0.4 us."""
+    minute, rest = divmod(epoch_ms, 60_000)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        if len(_MINUTES) >= 4096:  # a few hours of minutes: enough for any backlog's spread
+            _MINUTES.clear()
+        at = datetime.fromtimestamp(minute * 60, UTC)
+        prefix = _MINUTES[minute] = at.isoformat(timespec="minutes").removesuffix("+00:00") + ":"
+    return prefix + _SECONDS[rest // 1000] + _MILLIS[rest % 1000]
+
+
+_MINUTES: dict[int, str] = {}  # epoch minute -> "YYYY-MM-DDTHH:MM:"
+_SECONDS = tuple(f"{s:02d}." for s in range(60))
+_MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
 
 
 def trusted_time(ts_ms: int, received_at_ms: int, quirks: list[str]) -> int:
