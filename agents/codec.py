@@ -7,6 +7,7 @@ on a bad value, and this keeps the on-disk and changelog format explicit and sta
 from __future__ import annotations
 
 import operator
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +23,12 @@ from .domain.power import EvseSeries, Point
 from .domain.seen_messages import SeenMessages
 from .domain.site_timeline import (
     CLASS_INDEX,
+    CLASSES,
     Change,
     ChargerLine,
     ConnectorLine,
     SiteTimeline,
     Window,
-    month_sums,
     set_month_sums,
 )
 from .domain.status import ConnectorState, FaultEvent, StatusClass, StatusEvent
@@ -283,9 +284,20 @@ def _timeline_json(entry: SiteEntry) -> orjson.Fragment:
     return kept[2]
 
 
+# The order of a window's per-class times in the JSON, written into each timeline: values
+# stay readable if StatusClass gains a member.
+_CLASS_VALUES = [cls.value for cls in CLASSES]
+_VALUE = {cls: cls.value for cls in StatusClass}  # an enum's .value is a slow descriptor
+
+
 def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
+    """Layout 2: windows and month sums as flat lists. Layout 1 (a dict per window of its
+    non-zero classes, a dict of months) took ~69 us to encode a site of seven chargers
+    against ~22 (bench/RESULTS.md); both are read."""
     return {
         "f": tl.folded_to,
+        "v": 2,
+        "k": _CLASS_VALUES,
         "c": {
             charger: [
                 ch.offline,
@@ -293,18 +305,11 @@ def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
                 ch.pending,
                 {
                     key: [
-                        c.cls.value if c.cls else None,
+                        _VALUE[c.cls] if c.cls else None,
                         c.since,
-                        [[t, v.value] for t, v in c.pending],
-                        {
-                            str(w.length): [
-                                w.start,
-                                {k.value: ms for k, ms in w.by_class().items()},
-                                w.excluded_ms,
-                            ]
-                            for w in c.open
-                        },
-                        {str(m): list(v) for m, v in month_sums(c).items()},
+                        [[t, _VALUE[v]] for t, v in c.pending],
+                        [[w.length, w.start, w.excluded_ms, *w.ms] for w in c.open],
+                        c.months.tolist(),
                     ]
                     for key, c in ch.connectors.items()
                 },
@@ -314,14 +319,44 @@ def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
     }
 
 
-def _window(length: int, start: int, ms: dict[str, int], excluded_ms: int) -> Window:
+def _timeline(d: dict[str, Any]) -> SiteTimeline:
+    if d.get("v") != 2:
+        return _timeline_v1(d)
+    stored = [StatusClass(k) for k in d["k"]]
+    same_order = tuple(stored) == CLASSES
+
+    def window(length: int, start: int, excluded_ms: int, *ms: int) -> Window:
+        w = Window(length, start, excluded_ms=excluded_ms)
+        if same_order:
+            w.ms = array("q", ms)
+        else:
+            for cls, value in zip(stored, ms, strict=True):
+                w.ms[CLASS_INDEX[cls]] = value
+        return w
+
+    tl = SiteTimeline(d["f"])
+    for charger, (offline, since, pending, connectors) in d["c"].items():
+        ch = tl.chargers[charger] = ChargerLine(offline, since, [(t, v) for t, v in pending])
+        for key, (cls, csince, cpending, open_, months) in connectors.items():
+            ch.connectors[key] = ConnectorLine(
+                StatusClass(cls) if cls else None,
+                csince,
+                [(t, StatusClass(v)) for t, v in cpending],
+                [window(*w) for w in open_],
+                array("q", months),
+            )
+    return tl
+
+
+def _window_v1(length: int, start: int, ms: dict[str, int], excluded_ms: int) -> Window:
     w = Window(length, start, excluded_ms=excluded_ms)
     for cls, value in ms.items():
         w.ms[CLASS_INDEX[StatusClass(cls)]] = value
     return w
 
 
-def _timeline(d: dict[str, Any]) -> SiteTimeline:
+def _timeline_v1(d: dict[str, Any]) -> SiteTimeline:
+    """Layout 1, written before 2026-12-06."""
     tl = SiteTimeline(d["f"])
     for charger, (offline, since, pending, connectors) in d["c"].items():
         ch = tl.chargers[charger] = ChargerLine(offline, since, [(t, v) for t, v in pending])
@@ -330,7 +365,7 @@ def _timeline(d: dict[str, Any]) -> SiteTimeline:
                 StatusClass(cls) if cls else None,
                 csince,
                 [(t, StatusClass(v)) for t, v in cpending],
-                [_window(int(n), *w) for n, w in open_.items()],
+                [_window_v1(int(n), *w) for n, w in open_.items()],
             )
             set_month_sums(line, {int(m): (v[0], v[1], v[2]) for m, v in months.items()})
     return tl

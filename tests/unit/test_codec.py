@@ -6,16 +6,26 @@ import dataclasses
 import random
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import pytest
 
 from agents import codec
 from agents.domain.buckets import BucketRules, Contribution, SiteState
-from agents.domain.site_timeline import Change, FoldRules, apply_change, fold
+from agents.domain.site_timeline import (
+    Change,
+    FoldRules,
+    SiteTimeline,
+    apply_change,
+    fold,
+    record_liveness,
+    record_status,
+)
 from agents.domain.status import StatusClass
 
 CLASSES = [c for c in StatusClass if c is not StatusClass.UNKNOWN]
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def test_a_site_entry_round_trips() -> None:
@@ -126,3 +136,40 @@ def test_table_values_hold_just_their_json() -> None:
         finally:
             tracemalloc.stop()
         assert held < len(values) * (length + 256), (length, held)
+
+
+def _fixture_timeline() -> SiteTimeline:
+    """The timeline tests/fixtures/tables/site_timeline_v1.json was encoded from (layout 1,
+    by the codec of 2026-12-05): three chargers, two folds, an offline charger, a change
+    still pending."""
+    t0, m = 1_795_521_600_000, 60_000
+    tl = SiteTimeline()
+    rnd = random.Random(1)
+    for i in range(3):
+        for c in ("0/0", "1/1", "2/1"):
+            record_status(tl, f"CP{i}", c, t0 + rnd.randrange(m), rnd.choice(list(StatusClass)))
+    fold(tl, t0 + 5 * m, FoldRules())
+    record_liveness(tl, "CP2", t0 + 5 * m + 10, True)
+    record_status(tl, "CP1", "1/1", t0 + 6 * m, StatusClass.OCCUPIED)
+    fold(tl, t0 + 7 * m, FoldRules())
+    record_status(tl, "CP0", "2/1", t0 + 7 * m + 5, StatusClass.FAULTED)
+    return tl
+
+
+def test_a_timeline_in_the_first_layout_is_read() -> None:
+    raw = (FIXTURES / "tables" / "site_timeline_v1.json").read_bytes()
+    assert codec._timeline(orjson.loads(raw)) == _fixture_timeline()
+
+
+def test_a_timeline_reads_back_in_the_current_layout_and_with_classes_reordered() -> None:
+    tl = _fixture_timeline()
+    doc = orjson.loads(codec._held(codec._timeline_doc(tl)))
+    assert doc["v"] == 2 and codec._timeline(doc) == tl
+    # Written by a version whose StatusClass listed its members in another order.
+    order = list(reversed(range(len(doc["k"]))))
+    doc["k"] = [doc["k"][i] for i in order]
+    for charger in doc["c"].values():
+        for line in charger[3].values():
+            for w in line[3]:
+                w[3:] = [w[3 + i] for i in order]
+    assert codec._timeline(doc) == tl
