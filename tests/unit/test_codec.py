@@ -62,6 +62,51 @@ def test_a_bundle_round_trips_through_the_stage_2_topic() -> None:
     assert codec.decode_stage2(codec.encode_bundle([c, change, offline])) == [c, change, offline]
 
 
+def test_a_bundle_of_the_first_layout_is_still_read() -> None:
+    """Bundles of dicts (before 2026-12-06) may wait in the topic when a worker is upgraded."""
+    raw = orjson.dumps(
+        {
+            "type": "bundle",
+            "items": [
+                {
+                    "type": "contribution",
+                    "site_id": "S",
+                    "bucket_start": 60_000,
+                    "evse_key": "C/1",
+                    "readings": 3,
+                    "energy_wh": 12.5,
+                    "powers": [[61_000, 7200.0]],
+                    "carried_power_w": None,
+                    "reported": True,
+                },
+                {
+                    "type": "change",
+                    "site_id": "S",
+                    "charger_id": "CP1",
+                    "ts": 61_000,
+                    "connector": "1/1",
+                    "class": CLASSES[0].value,
+                    "offline": None,
+                },
+                {
+                    "type": "change",
+                    "site_id": "S",
+                    "charger_id": "CP2",
+                    "ts": 62_000,
+                    "connector": None,
+                    "class": None,
+                    "offline": True,
+                },
+            ],
+        }
+    )
+    assert codec.decode_stage2(raw) == [
+        Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0),), None, True),
+        Change("S", "CP1", 61_000, "1/1", CLASSES[0]),
+        Change("S", "CP2", 62_000, offline=True),
+    ]
+
+
 def test_a_record_of_one_item_from_before_bundles_is_still_read() -> None:
     c = Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0),), None, True)
     old = {
