@@ -366,7 +366,7 @@ def _window_v1(length: int, start: int, ms: dict[str, int], excluded_ms: int) ->
 
 
 def _timeline_v1(d: dict[str, Any]) -> SiteTimeline:
-    """Layout 1, written before 2026-12-06."""
+    """Layout 1, written by earlier versions."""
     tl = SiteTimeline(d["f"])
     for charger, (offline, since, pending, connectors) in d["c"].items():
         ch = tl.chargers[charger] = ChargerLine(offline, since, [(t, v) for t, v in pending])

@@ -63,7 +63,7 @@ def test_a_bundle_round_trips_through_the_stage_2_topic() -> None:
 
 
 def test_a_bundle_of_the_first_layout_is_still_read() -> None:
-    """Bundles of dicts (before 2026-12-06) may wait in the topic when a worker is upgraded."""
+    """Bundles of dicts (layout 1, earlier versions) may wait in the topic when a worker is upgraded."""
     raw = orjson.dumps(
         {
             "type": "bundle",
