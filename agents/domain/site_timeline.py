@@ -238,6 +238,11 @@ def _fold_connector(
     rules: FoldRules,
 ) -> list[tuple[int, Availability]]:
     mine = [p for p in c.pending if p[0] < until]
+    if not mine and not liveness:  # the usual minute: nothing changed (no merge to set up)
+        if c.cls is None or until <= start:
+            return []
+        cls = StatusClass.UNKNOWN if offline else c.cls
+        return _add(c, start, until, cls, excluded=excluded, rules=rules)
     del c.pending[: len(mine)]
     out: list[tuple[int, Availability]] = []
     t = start
