@@ -196,15 +196,19 @@ _indexes: dict[int, PartitionIndex] = {}
 
 
 def _build_index(partition: int, rt: Runtime) -> PartitionIndex:
-    """After an assignment: one scan of the table for this partition's chargers."""
-    idx = _indexes[partition] = PartitionIndex()
+    """After an assignment: one scan of the table for the chargers of this partition and of
+    every other assigned one not indexed yet. The scan decodes every charger not kept
+    decoded; one per partition was ~4 % of a worker's CPU after a backlog (py-spy,
+    bench/RESULTS.md). The tables are recovered before any event, so each index is whole."""
+    fresh = {p: PartitionIndex() for p in {partition, *assigned_input_partitions()} if p not in _indexes}
     for key in charger_statuses.known_keys():
         if key.startswith(INGESTION_KEY):
             continue
         s = charger_statuses.peek(key)
-        if s is not None and s.partition == partition:
+        if s is not None and (idx := fresh.get(s.partition)) is not None:
             idx.note(key, s, rt.live_rules)
-    return idx
+    _indexes.update(fresh)
+    return _indexes[partition]
 
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]
