@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 MAX_CLOCK_AHEAD_MS = 5 * 60_000  # a charger clock this far ahead of the CSMS is wrong
@@ -33,6 +34,8 @@ def iso_ms(epoch_ms: int) -> str:
     Records carry several of these per event; through a datetime each took ~1.7 us (~2.5 %
     of the worker). The date to the minute is made once per minute seen, the seconds and
     milliseconds come from tables: ~0.4 us."""
+    if type(epoch_ms) is not int:  # a float from a decoded value: truncated as datetime does
+        epoch_ms = math.floor(epoch_ms)
     minute, rest = divmod(epoch_ms, 60_000)
     prefix = _MINUTES.get(minute)
     if prefix is None:

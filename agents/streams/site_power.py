@@ -113,7 +113,7 @@ _read: dict[bytes, tuple[bytes | None, dict[str, Any], int]] = {}
 def _read_progress(wkey: bytes) -> tuple[dict[str, Any], int]:
     raw = site_watermarks.get(wkey)
     kept = _read.get(wkey)
-    if kept is None or kept[0] is not raw:
+    if raw is None or kept is None or kept[0] is not raw:  # nothing stored: no bytes to know it by
         doc = _progress(wkey)
         kept = _read[wkey] = (raw, doc, _low(doc))
     return kept[1], kept[2]

@@ -25,3 +25,9 @@ def test_iso_ms_equals_the_datetime_formatting() -> None:
 def test_iso_ms_reads_back() -> None:
     for ms in (0, 1_795_521_600_123, -1):
         assert parse_iso_ms(iso_ms(ms)) == (ms, False)
+
+
+def test_iso_ms_takes_a_float_as_the_datetime_formatting_does() -> None:
+    for ms in (1_795_521_600_123.9, -1.5, 0.4):
+        at = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+        assert iso_ms(ms) == at.replace("+00:00", "Z")  # type: ignore[arg-type]
