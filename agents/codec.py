@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator
 from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from .domain.site_timeline import (
     ConnectorLine,
     SiteTimeline,
     Window,
-    set_month_sums,
+    month_array,
 )
 from .domain.status import ConnectorState, FaultEvent, StatusClass, StatusEvent
 from .domain.timestamps import iso_ms
@@ -330,55 +331,52 @@ def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
 
 
 def _timeline(d: dict[str, Any]) -> SiteTimeline:
-    if d.get("v") != 2:
-        return _timeline_v1(d)
-    stored = [StatusClass(k) for k in d["k"]]
-    same_order = tuple(stored) == CLASSES
-
-    def window(length: int, start: int, excluded_ms: int, *ms: int) -> Window:
-        w = Window(length, start, excluded_ms=excluded_ms)
-        if same_order:
-            w.ms = array("q", ms)
-        else:
-            for cls, value in zip(stored, ms, strict=True):
-                w.ms[CLASS_INDEX[cls]] = value
-        return w
-
+    """Layout 2, or layout 1 (earlier versions: a dict per window of its non-zero classes
+    by length, a dict of month sums); they differ in those two only."""
+    windows: Callable[[Any], list[Window]]
+    months: Callable[[Any], array[int]]
+    if d.get("v") == 2:
+        windows, months = _windows_reader(d["k"]), _months
+    else:
+        windows, months = _windows_v1, _months_v1
     tl = SiteTimeline(d["f"])
     for charger, (offline, since, pending, connectors) in d["c"].items():
         ch = tl.chargers[charger] = ChargerLine(offline, since, [(t, v) for t, v in pending])
-        for key, (cls, csince, cpending, open_, months) in connectors.items():
+        for key, (cls, csince, cpending, open_, month_doc) in connectors.items():
             ch.connectors[key] = ConnectorLine(
                 StatusClass(cls) if cls else None,
                 csince,
                 [(t, StatusClass(v)) for t, v in cpending],
-                [window(*w) for w in open_],
-                array("q", months),
+                windows(open_),
+                months(month_doc),
             )
     return tl
 
 
-def _window_v1(length: int, start: int, ms: dict[str, int], excluded_ms: int) -> Window:
+def _windows_reader(stored: list[str]) -> Callable[[list[list[int]]], list[Window]]:
+    """Layout 2's windows, each [length, start, excluded ms, ms per class in ``stored``' order]."""
+    if stored == _CLASS_VALUES:
+        return lambda doc: [Window(n, start, array("q", ms), excl) for n, start, excl, *ms in doc]
+    return lambda doc: [_window(n, start, excl, zip(stored, ms, strict=True)) for n, start, excl, *ms in doc]
+
+
+def _months(doc: list[int]) -> array[int]:
+    return array("q", doc)
+
+
+def _windows_v1(doc: dict[str, list[Any]]) -> list[Window]:
+    return [_window(int(n), start, excl, ms.items()) for n, (start, ms, excl) in doc.items()]
+
+
+def _months_v1(doc: dict[str, list[int]]) -> array[int]:
+    return month_array({int(m): (v[0], v[1], v[2]) for m, v in doc.items()})
+
+
+def _window(length: int, start: int, excluded_ms: int, by_class: Iterable[tuple[str, int]]) -> Window:
     w = Window(length, start, excluded_ms=excluded_ms)
-    for cls, value in ms.items():
+    for cls, value in by_class:
         w.ms[CLASS_INDEX[StatusClass(cls)]] = value
     return w
-
-
-def _timeline_v1(d: dict[str, Any]) -> SiteTimeline:
-    """Layout 1, written by earlier versions."""
-    tl = SiteTimeline(d["f"])
-    for charger, (offline, since, pending, connectors) in d["c"].items():
-        ch = tl.chargers[charger] = ChargerLine(offline, since, [(t, v) for t, v in pending])
-        for key, (cls, csince, cpending, open_, months) in connectors.items():
-            line = ch.connectors[key] = ConnectorLine(
-                StatusClass(cls) if cls else None,
-                csince,
-                [(t, StatusClass(v)) for t, v in cpending],
-                [_window_v1(int(n), *w) for n, w in open_.items()],
-            )
-            set_month_sums(line, {int(m): (v[0], v[1], v[2]) for m, v in months.items()})
-    return tl
 
 
 # --- the derived topic ---------------------------------------------------------------

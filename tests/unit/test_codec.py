@@ -62,23 +62,28 @@ def test_a_bundle_round_trips_through_the_stage_2_topic() -> None:
     assert codec.decode_stage2(codec.encode_bundle([c, change, offline])) == [c, change, offline]
 
 
+CONTRIBUTION = Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0),), None, True)
+# The same as the stage-2 topic held it in layout 1 (and before bundles, one per record).
+LAYOUT_1_CONTRIBUTION = {
+    "type": "contribution",
+    "site_id": "S",
+    "bucket_start": 60_000,
+    "evse_key": "C/1",
+    "readings": 3,
+    "energy_wh": 12.5,
+    "powers": [[61_000, 7200.0]],
+    "carried_power_w": None,
+    "reported": True,
+}
+
+
 def test_a_bundle_of_the_first_layout_is_still_read() -> None:
     """Bundles of dicts (layout 1, earlier versions) may wait in the topic when a worker is upgraded."""
     raw = orjson.dumps(
         {
             "type": "bundle",
             "items": [
-                {
-                    "type": "contribution",
-                    "site_id": "S",
-                    "bucket_start": 60_000,
-                    "evse_key": "C/1",
-                    "readings": 3,
-                    "energy_wh": 12.5,
-                    "powers": [[61_000, 7200.0]],
-                    "carried_power_w": None,
-                    "reported": True,
-                },
+                LAYOUT_1_CONTRIBUTION,
                 {
                     "type": "change",
                     "site_id": "S",
@@ -101,26 +106,14 @@ def test_a_bundle_of_the_first_layout_is_still_read() -> None:
         }
     )
     assert codec.decode_stage2(raw) == [
-        Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0),), None, True),
+        CONTRIBUTION,
         Change("S", "CP1", 61_000, "1/1", CLASSES[0]),
         Change("S", "CP2", 62_000, offline=True),
     ]
 
 
 def test_a_record_of_one_item_from_before_bundles_is_still_read() -> None:
-    c = Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0),), None, True)
-    old = {
-        "type": "contribution",
-        "site_id": "S",
-        "bucket_start": 60_000,
-        "evse_key": "C/1",
-        "readings": 3,
-        "energy_wh": 12.5,
-        "powers": [[61_000, 7200.0]],
-        "carried_power_w": None,
-        "reported": True,
-    }
-    assert codec.decode_stage2(orjson.dumps(old)) == [c]
+    assert codec.decode_stage2(orjson.dumps(LAYOUT_1_CONTRIBUTION)) == [CONTRIBUTION]
 
 
 @pytest.mark.parametrize("seed", range(10))
