@@ -7,6 +7,7 @@ site_availability.v1.json, port_uptime.v1.json.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -107,8 +108,9 @@ def connector_state_record(charger_id: str, s: ChargerStatus, updated_at_ms: int
     }
 
 
-def connector_state_rows(r: Record) -> list[tuple[Any, ...]]:
-    """connector_state rows, each ending with its write timestamp (the state's event time, us)."""
+def connector_state_rows(r: Record, only: Collection[tuple[int, int]] | None = None) -> list[tuple[Any, ...]]:
+    """connector_state rows, each ending with its write timestamp (the state's event time,
+    us): of every connector, or of those ``only`` names ((evse, connector) pairs)."""
     updated = _dt(r["updated_at"])
     stamp = int(updated.timestamp() * 1_000_000)
     return [
@@ -126,6 +128,7 @@ def connector_state_rows(r: Record) -> list[tuple[Any, ...]]:
             stamp,
         )
         for c in r["connectors"]
+        if only is None or (c["evse_id"], c["connector_id"]) in only
     ]
 
 
