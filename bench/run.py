@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -634,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     prefix = f"bench-{int(time.time())}."
     try:
-        text = _bench(args, prefix, command)
+        text, failed = _bench(args, prefix, command)
         print(text)
         if not args.results.exists():
             args.results.write_text(
@@ -644,11 +645,11 @@ def main(argv: list[str] | None = None) -> int:
             f.write("\n" + text)
     finally:
         cleanup(args.bootstrap, prefix)
-    return 0
+    return 1 if failed else 0
 
 
-def _bench(args: argparse.Namespace, prefix: str, command: str) -> str:
-    """Preload the input, run each variant on it, and report."""
+def _bench(args: argparse.Namespace, prefix: str, command: str) -> tuple[str, bool]:
+    """Preload the input, run each variant on it, and report; whether any variant failed."""
     print(f"preloading {args.events:,} events ({prefix}*) ...", file=sys.stderr)
     events = preload(
         args.bootstrap,
@@ -660,6 +661,7 @@ def _bench(args: argparse.Namespace, prefix: str, command: str) -> str:
     )
     results: list[Result] = []
     notes: list[str] = []
+    failed = False
     for variant in args.variants.split(","):
         print(f"variant {variant} ...", file=sys.stderr)
         try:
@@ -668,9 +670,14 @@ def _bench(args: argparse.Namespace, prefix: str, command: str) -> str:
             notes.append(f"{variant} did not drain: {exc}")
             print(f"  {exc}", file=sys.stderr)
             continue
+        except Exception as exc:  # nor is a variant that failed: the others' results are kept
+            notes.append(f"{variant} failed: {exc!r}")
+            traceback.print_exc()
+            failed = True
+            continue
         if results:
             print(f"  {results[-1]}", file=sys.stderr)
-    return report(results, command, args.sink, events, args.connectors, notes=notes)
+    return report(results, command, args.sink, events, args.connectors, notes=notes), failed
 
 
 if __name__ == "__main__":
