@@ -96,8 +96,9 @@ class _Outbox:
     """What one charger's update tells the rest: status history, changes for its site's
     availability (stage 2), and its latest connector state when that changed: the whole
     charger's on its topic, and the rows of the connectors it changed in Cassandra (each
-    row depends only on its connector and the charger's liveness; rewriting every row of
-    the charger at each status was a third of the worker's Cassandra statements)."""
+    row depends only on its connector and the charger's liveness; every row of the charger
+    at each status was ~1.4 rows a status message instead of ~1.0 on the benchmark's
+    input, where connector_state was a third of the worker's statements)."""
 
     def __init__(self, s: ChargerStatus, charger_id: str) -> None:
         self.s, self.charger_id = s, charger_id
