@@ -315,10 +315,6 @@ def month_sums(c: ConnectorLine) -> dict[int, tuple[int, int, int]]:
     return {m[i]: (m[i + 1], m[i + 2], m[i + 3]) for i in range(0, len(m), 4)}
 
 
-def set_month_sums(c: ConnectorLine, sums: dict[int, tuple[int, int, int]]) -> None:
-    c.months = month_array(sums)
-
-
 def month_array(sums: dict[int, tuple[int, int, int]]) -> array[int]:
     """Month sums as ConnectorLine.months holds them: flat, oldest first."""
     return array("q", [x for month in sorted(sums) for x in (month, *sums[month])])
@@ -336,9 +332,9 @@ def _add_month(c: ConnectorLine, a: Availability) -> None:
             m[i + 3] += a.excluded_ms
             break
     else:  # a month not held yet
-        set_month_sums(c, month_sums(c) | {month: (a.span_ms, a.up_ms, a.excluded_ms)})
+        c.months = month_array(month_sums(c) | {month: (a.span_ms, a.up_ms, a.excluded_ms)})
     if c.months[0] <= month - MONTHS_KEPT:  # oldest first
-        set_month_sums(c, {k: v for k, v in month_sums(c).items() if k > month - MONTHS_KEPT})
+        c.months = month_array({k: v for k, v in month_sums(c).items() if k > month - MONTHS_KEPT})
 
 
 def nevi_figures(charger_id: str, connector: str, c: ConnectorLine, at_ms: int) -> list[PortUptime]:

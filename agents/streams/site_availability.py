@@ -70,7 +70,7 @@ async def _current(rt: Runtime, entry: SiteEntry, site_id: str, at_ms: int, low_
     metrics.sites.set_status(site_id, entry.partition, {cls.value: n for cls, n in counts.items()}, offline)
     record = records.site_status_record(site_id, counts, at_ms)
     await emit(site_status, key=site_id.encode(), value=orjson.dumps(record))
-    _unstored[site_id] = records.site_status_row(record)
+    status_rows.put(site_id, record)
     if entry.alert is None:
         alert_key = AlertKey(AlertType.SITE_NO_AVAILABLE_CONNECTOR, site_id)
         entry.alert = TrackedAlert(alert_key, summary=f"no connector in service at {site_id}")
@@ -78,24 +78,16 @@ async def _current(rt: Runtime, entry: SiteEntry, site_id: str, at_ms: int, low_
     return _due(rt, entry, low_watermark_ms)
 
 
-# Site -> its newest site_status row not written to Cassandra yet. The topic gets every
-# change; the table's row (ports per class now) is refreshed once per commit with the
-# newest, as the open site_power_1m rows are: a row per change was a fifth of the
-# statements Cassandra took (bench/RESULTS.md).
-_unstored: dict[str, tuple[Any, ...]] = {}
-
-
-async def store_site_status() -> None:
-    """At a commit: the sites' newest rows into Cassandra (the offsets of the changes that
-    made them are committed only once they have landed)."""
-    if not _unstored:
-        return
-    rows = list(_unstored.values())
-    _unstored.clear()
+async def _write_status(latest: list[dict[str, Any]]) -> None:
+    rows = [records.site_status_row(r) for r in latest]
     await (await runtime()).store.write_rows("site_status", rows)
 
 
-held_state.after_take.append(store_site_status)
+# Site -> its newest site_status record. The topic gets every change; the table's row
+# (ports per class now) is refreshed once per commit with the newest, as the open
+# site_power_1m rows are: a row per change was a fifth of the statements Cassandra took
+# (bench/RESULTS.md).
+status_rows: held_state.NewestAtCommit[str, dict[str, Any]] = held_state.NewestAtCommit(_write_status)
 
 
 def _due(rt: Runtime, entry: SiteEntry, low_watermark_ms: int) -> Notices:

@@ -149,27 +149,17 @@ async def publish_touched() -> None:
 held_state.before_take.append(publish_touched)
 
 
-# (site key, bucket start) -> its newest open revision not written to Cassandra yet. The
-# derived topic gets every revision as it is published; the table's row of an open bucket
-# is refreshed once per commit, with the newest one: a live site is published about once
-# per contribution, and a row per publish was a third of the statements Cassandra took
-# (bench/RESULTS.md). Dashboards reading the table see open buckets at most a commit
-# interval old; final rows are written at once.
-_unstored: dict[tuple[str, int], SiteBucket] = {}
-
-
-async def store_open_buckets() -> None:
-    """At a commit, once publish_touched has made the revisions of the events committed: the
-    open buckets' newest revisions into Cassandra (their contributions' offsets are committed
-    only once they have landed)."""
-    if not _unstored:
-        return
-    buckets = list(_unstored.values())
-    _unstored.clear()
+async def _write_buckets(buckets: list[SiteBucket]) -> None:
     await (await runtime()).store.write_site_buckets(buckets)
 
 
-held_state.after_take.append(store_open_buckets)
+# (site, bucket start) -> its newest open revision. The derived topic gets every revision
+# as it is published; the table's row of an open bucket is refreshed once per commit: a
+# live site is published about once per contribution, and a row per publish was a third of
+# the statements Cassandra took (bench/RESULTS.md). Dashboards reading the table see open
+# buckets at most a commit interval old (after publish_touched has made the revisions of
+# the events committed); final rows are written at once.
+open_rows: held_state.NewestAtCommit[tuple[str, int], SiteBucket] = held_state.NewestAtCommit(_write_buckets)
 
 
 async def _on_watermark(partition: int, input_partition: int, watermark_ms: int) -> None:
@@ -216,11 +206,11 @@ async def _publish(rt: Any, buckets: list[SiteBucket]) -> None:
         return
     finals = []
     for b in buckets:
-        if b.final:  # its row's write timestamp beats the open revisions': none waiting is worth a write
-            _unstored.pop((b.site_id, b.bucket_start), None)
+        if b.final:  # its row's write timestamp beats the open revisions'
+            open_rows.discard((b.site_id, b.bucket_start))
             finals.append(b)
         else:
-            _unstored[(b.site_id, b.bucket_start)] = b
+            open_rows.put((b.site_id, b.bucket_start), b)
     await rt.store.write_site_buckets(finals)
     for b in buckets:
         await emit(site_power, key=b.site_id.encode(), value=codec.site_power_record(b))

@@ -110,6 +110,10 @@ class _Outbox:
     def state_changed(self) -> bool:
         return self.changed_rows is None or bool(self.changed_rows)
 
+    def state_rows(self, state: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The connector_state rows this update rewrites, from the charger's state record."""
+        return records.connector_state_rows(state, self.changed_rows) if self.state_changed else []
+
     def liveness(self, ts_ms: int, *, offline: bool) -> None:
         self.changes.append(Change(self.s.site_id, self.charger_id, ts_ms, offline=offline))
         self.changed_rows = None  # online or not is in every row
@@ -140,8 +144,7 @@ class _Outbox:
             known_at = max(live.last_seen_ms, live.offline_since_ms or 0)
             state = records.connector_state_record(self.charger_id, self.s, known_at)
             await emit(connector_state, key=key, value=orjson.dumps(state))
-            rows = records.connector_state_rows(state, self.changed_rows)
-            await rt.store.write_rows("connector_state", rows)
+            await rt.store.write_rows("connector_state", self.state_rows(state))
 
 
 async def on_tick(partition: int, now_ms: int) -> None:

@@ -39,8 +39,7 @@ def status(connector: int, state: str, at: str, seq: int) -> Envelope:
 def rows_written(s: ChargerStatus, env: Envelope) -> set[tuple[int, int]]:
     out = _apply(s, env, RULES)
     state = records.connector_state_record("CP-1", s, env.received_at_ms)
-    rows = records.connector_state_rows(state, out.changed_rows) if out.state_changed else []
-    return {(r[2], r[3]) for r in rows}
+    return {(r[2], r[3]) for r in out.state_rows(state)}
 
 
 def test_a_status_rewrites_its_connectors_row_and_liveness_every_row() -> None:
