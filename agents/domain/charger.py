@@ -43,6 +43,10 @@ class SampleRow:
     evse_id: int
     power: Power | None
     late: bool
+    # The reading's timestamp was new to its EVSE's series: no power was written to its row
+    # before (but by a replay of this input, which writes the same, or for a reading pruned
+    # from the series long since), so the store may write the power with the reading's cells.
+    new: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,7 @@ def apply_meter_message(
 
     new_ts: dict[int, list[int]] = {}
     before: dict[int, dict[int, Power | None]] = {}  # EVSE -> power by ts, before an insertion
-    rows: list[tuple[MeterReading, int, bool]] = []  # (reading, EVSE, late): SampleRows once powered
+    rows: list[tuple[MeterReading, int, bool, bool]] = []  # (reading, EVSE, late, new), to power
     for r in readings:
         evse = _resolve_evse(state, r)
         if evse == UNRESOLVED_EVSE:
@@ -92,17 +96,18 @@ def apply_meter_message(
         late = not is_open(bucket_of(r.ts_ms), watermark_ms, rules)
         if late or evse == UNRESOLVED_EVSE:
             update.late += int(late)
-            rows.append((r, evse, late))
+            rows.append((r, evse, late, False))
             continue
         series = state.evses.setdefault(evse, EvseSeries())
         if evse not in before and series.points and r.ts_ms < series.last_ts():
             before[evse] = _powers_held(series, rules)  # in order (the usual case) nothing earlier changes
+        new = r.ts_ms not in series.points  # not a reading replacing one at its timestamp
         if series.add(Point.of(r)):
             new_ts.setdefault(evse, []).append(r.ts_ms)
-        rows.append((r, evse, False))
+        rows.append((r, evse, False, new))
 
     powers: dict[int, dict[int, Power]] = {}  # EVSE -> power by ts, of the readings needed
-    for evse in {evse for _, evse, _ in rows} & state.evses.keys():
+    for evse in {evse for _, evse, _, _ in rows} & state.evses.keys():
         series = state.evses[evse]
         ts_list = new_ts.get(evse, [])
         points = series.ordered()
@@ -130,21 +135,24 @@ def apply_meter_message(
                 points=points,
                 powers=series_powers,
             )
-    update.samples = [_row(r, evse, late, state=state, powers=powers, rules=rules) for r, evse, late in rows]
+    update.samples = [
+        _row(r, evse, late, new, state=state, powers=powers, rules=rules) for r, evse, late, new in rows
+    ]
     _prune(state, watermark_ms, rules)
     return update
 
 
-def _all_new(rows: list[tuple[MeterReading, int, bool]], evse: int, added: set[int]) -> bool:
+def _all_new(rows: list[tuple[MeterReading, int, bool, bool]], evse: int, added: set[int]) -> bool:
     """Whether every row of this EVSE is a reading the message added (not a re-sent or
     late one, whose power is that of an older reading)."""
-    return all(r.ts_ms in added for r, row_evse, _ in rows if row_evse == evse)
+    return all(r.ts_ms in added for r, row_evse, _, _ in rows if row_evse == evse)
 
 
 def _row(
     r: MeterReading,
     evse: int,
     late: bool,
+    new: bool,
     *,
     state: ChargerState,
     powers: dict[int, dict[int, Power]],
@@ -158,7 +166,7 @@ def _row(
         power = powers[evse].get(r.ts_ms)
     else:
         power = _power_alone(r, rules)
-    return SampleRow(r, evse, power, late)
+    return SampleRow(r, evse, power, late, new)
 
 
 def _powers_held(series: EvseSeries, rules: BucketRules) -> dict[int, Power | None]:

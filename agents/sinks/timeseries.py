@@ -322,6 +322,15 @@ SAMPLE_INSERT = (
     "soc_percent, vi_power_w, inlet_power_w, inlet_energy_wh, late, quirks) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
+# A new row's reading and its power in one statement, when the power may take the
+# reading's write timestamp (CassandraStore.write_samples).
+SAMPLE_INSERT_POWERED = (
+    "INSERT INTO {ks}.evse_samples (charger_id, evse_id, day, ts, received_at, connector_id, transaction_id, "
+    "context, power_measured_w, power_export_w, power_offered_w, energy_wh, "
+    "energy_export_wh, energy_interval_wh, current_a, current_offered_a, voltage_v, power_factor, "
+    "soc_percent, vi_power_w, inlet_power_w, inlet_energy_wh, late, quirks, power_w, power_derivation) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+)
 SAMPLE_POWER = (
     "UPDATE {ks}.evse_samples USING TIMESTAMP ? SET power_w = ?, power_derivation = ? "
     "WHERE charger_id = ? AND evse_id = ? AND day = ? AND ts = ?"
@@ -440,6 +449,7 @@ class CassandraStore:
         self._keyspace = keyspace
         self._sample = prepare(SAMPLE_INSERT)
         self._sample_power = prepare(SAMPLE_POWER)
+        self._sample_powered = prepare(SAMPLE_INSERT_POWERED)
         self._batch = functools.partial(BatchStatement, batch_type=BatchType.UNLOGGED)
         self._bucket = prepare(BUCKET_INSERT)
         self._alert = prepare(ALERT_INSERT)
@@ -459,12 +469,21 @@ class CassandraStore:
 
     async def write_samples(self, rows: Iterable[SampleRow]) -> None:
         for row in rows:
-            # One partition: the reading at its receive time, its power now (one group).
             r = row.reading
+            values = sample_values(row)
+            if row.new and values[-1] < time.time_ns() // 1000:
+                # A new row received in the past: its power may take the reading's write
+                # timestamp, as every later power write (stamped when issued) beats it.
+                p = row.power
+                powered = (*values[:-1], p.power_w if p else None, p.derivation if p else None, values[-1])
+                await self._issue((self._sample_powered, powered), table="evse_samples")
+                continue
+            # One partition: the reading at its receive time, its power now (one group). A
+            # reading received "in the future" (a CSMS clock ahead of ours) must not pin its
+            # power past later revisions, nor may a replaced reading's power lose to an
+            # older write of it.
             power = self._power(r.charger_id, row.evse_id, r.ts_ms, row.power)
-            await self._issue(
-                (self._sample, sample_values(row)), (self._sample_power, power), table="evse_samples"
-            )
+            await self._issue((self._sample, values), (self._sample_power, power), table="evse_samples")
 
     async def revise_sample_power(self, revisions: Iterable[PowerRevision]) -> None:
         for rev in revisions:

@@ -83,6 +83,45 @@ def test_a_rows_power_is_the_last_written_and_its_reading_the_last_received(
     assert (got.energy_wh, got.power_w, got.power_derivation) == (1001.0, None, None)
 
 
+def test_a_new_rows_power_goes_in_its_readings_statement_and_later_writes_beat_it(
+    cassandra_session: Any, keyspace: str
+) -> None:
+    apply_migrations(cassandra_session, keyspace, REPLICATION)
+    store = CassandraStore(cassandra_session, keyspace, max_in_flight=8, backoff_max_s=1, timeout_s=10)
+    now_ms = int(time.time() * 1000)
+    ts = now_ms - 60_000
+    measured = Power(ts, 7.0, MEASURED)
+
+    def write(*calls: Any) -> tuple[float, float]:
+        before = requests_so_far()
+
+        async def run() -> None:
+            for call in calls:
+                await call
+            assert await store.flush() == []
+
+        asyncio.run(run())
+        return since(before)
+
+    sent = write(
+        store.write_samples([SampleRow(reading(ts, now_ms - 50_000, 1000.0), 1, measured, False, new=True)])
+    )
+    assert sent == (1, 1)  # one statement: the reading and its power
+    got = row(cassandra_session, keyspace, ts)
+    assert (got.energy_wh, got.power_w, got.power_derivation) == (1000.0, 7.0, MEASURED)
+
+    write(store.revise_sample_power([PowerRevision("CP-1", 1, ts, Power(ts, 6000.0, ENERGY_DELTA))]))
+    got = row(cassandra_session, keyspace, ts)
+    assert (got.energy_wh, got.power_w, got.power_derivation) == (1000.0, 6000.0, ENERGY_DELTA)
+
+    # Replaced by a reading received later (not new): its cells win, and its power is written
+    # at the time it is issued, in a statement of its own.
+    replaced = SampleRow(reading(ts, now_ms - 40_000, 1001.0), 1, Power(ts, 8.0, MEASURED), False)
+    assert write(store.write_samples([replaced])) == (1, 2)
+    got = row(cassandra_session, keyspace, ts)
+    assert (got.energy_wh, got.power_w, got.power_derivation) == (1001.0, 8.0, MEASURED)
+
+
 def test_writes_go_in_groups_and_a_refused_one_takes_no_other_with_it(
     cassandra_session: Any, keyspace: str
 ) -> None:

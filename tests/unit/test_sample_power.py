@@ -46,6 +46,9 @@ def history(messages: list[list[MeterReading]]) -> History:
     for rs in messages:
         up = apply(state, rs)
         for s in up.samples:
+            # The store writes a new row's power with the reading's cells, at the reading's
+            # receive time, which any later power write beats, but not an earlier one.
+            assert not s.new or (s.evse_id, s.reading.ts_ms) not in rows, "a new row had a power"
             rows[(s.evse_id, s.reading.ts_ms)] = s.power
         for rev in up.revisions:
             assert (rev.evse_id, rev.ts_ms) in rows, "a revision is of a row written before"
@@ -94,3 +97,20 @@ def test_a_replayed_reading_that_has_become_late_keeps_its_power() -> None:
     again = apply(state, msgs[1], watermark_ms=closed)
     assert again.late == 1
     assert again.samples[0].power == on_time[(1, T0 + 60 * S)] is not None
+
+
+def test_a_row_is_new_once_neither_when_replaced_nor_late() -> None:
+    state = ChargerState()
+    assert [
+        s.new for s in apply(state, [reading(0, 1000), reading(30, 1010), reading(30, 1010)]).samples
+    ] == [
+        True,
+        True,
+        False,  # the same timestamp again within the message
+    ]
+    assert [s.new for s in apply(state, [reading(30, 1020, received_s=90)]).samples] == [False]  # replaces
+    assert [s.new for s in apply(state, [reading(15, 1005)]).samples] == [True]  # out of order, still new
+    closed = T0 + 600 * S
+    assert [(s.new, s.late) for s in apply(state, [reading(45, 1030)], watermark_ms=closed).samples] == [
+        (False, True)
+    ]
