@@ -16,7 +16,6 @@ watermark has (stage 2 is told those watermarks).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .power import EvseSeries, Point, Power, PowerRules, bucket_energies, held_power, power_series, ts_of
@@ -176,9 +175,17 @@ class SiteState:
 def site_bucket(
     site_id: str, state: SiteState, start: int, connectors_total: int | None, *, final: bool
 ) -> SiteBucket:
-    bucket = state.open.get(start, {})
-    energy = sum(c.energy_wh for c in bucket.values())
-    peak = _coincident_peak(bucket.values())
+    contribs = list(state.open.get(start, {}).values())
+    # One pass for the three sums (a site is published about once per contribution live);
+    # int 0 to start, as sum() did: an empty bucket's figures stay 0.
+    energy: float = 0
+    current: float = 0
+    reporting = 0
+    for c in contribs:
+        energy += c.energy_wh
+        current += c.powers[-1][1] if c.powers else c.carried_power_w or 0.0
+        reporting += c.reported
+    peak = _coincident_peak(contribs)
     revision = state.revisions.get(start, 0)
     if final:  # the bucket leaves the open state; only its totals stay, for rolling views
         state.open.pop(start, None)
@@ -186,19 +193,15 @@ def site_bucket(
         state.closed[start] = (energy, peak)
         for old in [s for s in state.closed if s <= start - 15 * BUCKET_MS]:
             del state.closed[old]
-    window = {s: e for s, (e, _) in state.closed.items()} | {start: energy}
-    e5 = sum(e for s, e in window.items() if start - 5 * BUCKET_MS < s <= start)
-    e15 = sum(e for s, e in window.items() if start - 15 * BUCKET_MS < s <= start)
+    e5, e15 = _rolling_energies(state.closed, start, energy)
     return SiteBucket(
         site_id=site_id,
         bucket_start=start,
         energy_wh=energy,
         mean_power_w=energy * 3_600_000 / BUCKET_MS,
         peak_power_w=peak,
-        current_power_w=sum(
-            (c.powers[-1][1] if c.powers else c.carried_power_w or 0.0) for c in bucket.values()
-        ),
-        connectors_reporting=sum(1 for c in bucket.values() if c.reported),
+        current_power_w=current,
+        connectors_reporting=reporting,
         connectors_total=connectors_total,
         revision=revision,
         final=final,
@@ -208,24 +211,47 @@ def site_bucket(
     )
 
 
-def _coincident_peak(contribs: Iterable[Contribution]) -> float:
+def _rolling_energies(
+    closed: dict[int, tuple[float, float]], start: int, energy: float
+) -> tuple[float, float]:
+    """Energy of the 5 and 15 buckets up to ``start``, whose own energy is ``energy``
+    (summed in the closed buckets' order, ``start`` in its place if it is one of them)."""
+    e5: float = 0
+    e15: float = 0
+    counted = False
+    for s, (closed_energy, _) in closed.items():
+        e = energy if s == start else closed_energy
+        counted = counted or s == start
+        if start - 15 * BUCKET_MS < s <= start:
+            e15 += e
+            if s > start - 5 * BUCKET_MS:
+                e5 += e
+    if not counted:
+        e5 += energy
+        e15 += energy
+    return e5, e15
+
+
+def _coincident_peak(contribs: list[Contribution]) -> float:
     """Max over the bucket's reading times of the sum of each EVSE's value in force then.
     Walks the readings in time order, changing one EVSE's value at a time and the sum by
     the difference (a fresh sum of every EVSE at each time was 5 % of a live worker:
     O(EVSEs x readings) per published bucket). The running sum may differ from a fresh one
     in the last bits (~1e-15 relative: tests/unit/test_buckets.py)."""
-    items = list(contribs)
-    values = [c.carried_power_w or 0.0 for c in items]
-    changes = sorted([(t, i, w or 0.0) for i, c in enumerate(items) for t, w in c.powers])
+    values = [c.carried_power_w or 0.0 for c in contribs]
+    # (time, EVSE) is unique, so the sort never compares the values (None among them).
+    changes = [(t, i, w) for i, c in enumerate(contribs) for t, w in c.powers]
     total = sum(values, 0.0)
     if not changes:
         return total
+    changes.sort()
     peak, previous = 0.0, changes[0][0]
-    for t, i, w in changes:
+    for t, i, maybe_w in changes:
         if t != previous:  # every EVSE's reading at `previous` is in: a candidate
             if total > peak:  # noqa: PLR1730 (max() here was a third of the function)
                 peak = total
             previous = t
+        w = maybe_w or 0.0
         total += w - values[i]
         values[i] = w
     return total if total > peak else peak
