@@ -49,3 +49,17 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
     assert ("| a2 |" in text and "a2/a =" in text) or "a2 did not drain" in text, text
     assert "memory per connector:" in text, text
     assert "latency at an offered" in text and "| current site power on the derived topic | " in text, text
+
+
+def test_the_store_write_benchmark_runs_on_a_few_rows(cassandra_contact: object) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.store_writes", "--rows", "400", "--rounds", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "| one statement | 400 |" in done.stdout and "| two statements | 400 |" in done.stdout, done.stdout
+    assert "ratios one/two:" in done.stdout, done.stdout
