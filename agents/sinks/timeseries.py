@@ -349,7 +349,7 @@ BUCKET_INSERT = (
 
 
 # Statements per request. Requests, not rows, were most of the worker's CPU with Cassandra
-# on (bench/RESULTS.md): an evse_samples row (then insert and power update) cost ~120 us of it
+# on (bench/RESULTS.md): an evse_samples row (an insert and a power update then) cost ~120 us
 # as a request of its own and ~60 us in groups of this size. Small, so that a batch stays
 # near Cassandra's batch-size warning (5 KiB) and one slow request holds few rows.
 GROUP_MAX = 16
