@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     """How long a fetch waits on the broker for 256 KiB: longer makes bigger batches under
     live traffic (less CPU per event), at up to this much latency per stage."""
 
+    produce_linger_ms: int = Field(25, ge=0)
+    """How long the worker's producer gathers records before a request (librdkafka's
+    linger.ms): up to this much latency per stage, for fewer, larger requests to Kafka on
+    a busy host (the latency benchmark's p99 was lower at 25 than at 5; bench/RESULTS.md)."""
+
     commit_interval_seconds: float = Field(2.8, gt=0)
     """How often offsets are committed, with the state that goes with them (Faust's
     broker_commit_interval). Each commit encodes every table value changed since the last

@@ -46,7 +46,6 @@ class OutputProducer:
             {
                 "partitioner": "murmur2_random",
                 "enable.idempotence": True,
-                "linger.ms": 5,
                 **config,
             }
         )

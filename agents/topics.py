@@ -98,7 +98,7 @@ def _some(status: ChargerStatus | None) -> ChargerStatus:
 
 @functools.cache
 def outputs() -> OutputProducer:
-    return OutputProducer(confluent_config(settings))
+    return OutputProducer(confluent_config(settings, {"linger.ms": settings.produce_linger_ms}))
 
 
 async def emit(
