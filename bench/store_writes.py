@@ -96,7 +96,7 @@ def main() -> None:
     try:
         stores = {}
         for name, ks in keyspaces.items():
-            apply_migrations(session, ks, "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+            apply_migrations(session, ks, settings.cassandra_replication)
             stores[name] = CassandraStore(
                 session,
                 ks,

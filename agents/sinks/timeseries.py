@@ -106,13 +106,17 @@ def sample_values(row: SampleRow) -> tuple[Any, ...]:
     )
 
 
+def power_cells(power: Power | None) -> tuple[float | None, str | None]:
+    """power_w and power_derivation of an evse_samples row."""
+    return (power.power_w, power.derivation) if power else (None, None)
+
+
 def power_values(charger_id: str, evse_id: int, ts_ms: int, power: Power | None) -> tuple[Any, ...]:
     """An evse_samples row's power, in SAMPLE_POWER's order (less its leading timestamp).
     A row's power is rewritten when a reading before it arrives after it (a PowerRevision),
     so the power cells are timestamped when written: the last computed one wins."""
     return (
-        power.power_w if power else None,
-        power.derivation if power else None,
+        *power_cells(power),
         charger_id,
         evse_id,
         _day(ts_ms),
@@ -474,8 +478,7 @@ class CassandraStore:
             if row.new and values[-1] < time.time_ns() // 1000:
                 # A new row received in the past: its power may take the reading's write
                 # timestamp, as every later power write (stamped when issued) beats it.
-                p = row.power
-                powered = (*values[:-1], p.power_w if p else None, p.derivation if p else None, values[-1])
+                powered = (*values[:-1], *power_cells(row.power), values[-1])
                 await self._issue((self._sample_powered, powered), table="evse_samples")
                 continue
             # One partition: the reading at its receive time, its power now (one group). A

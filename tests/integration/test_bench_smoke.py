@@ -12,33 +12,33 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 REPO = Path(__file__).parents[2]
 
 
-def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: object, tmp_path: Path) -> None:
-    results = tmp_path / "RESULTS.md"
+def run_module(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` in the repository; fails the test with its output if it fails."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.run",
-            "--events",
-            "2000",
-            "--connectors",
-            "200",
-            "--partitions",
-            "2",
-            "--latency-seconds",
-            "20",
-            "--bootstrap",
-            kafka_bootstrap,
-            "--results",
-            str(results),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=500,
-        check=False,
+        [sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    return done
+
+
+def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: object, tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    run_module(
+        "bench.run",
+        "--events",
+        "2000",
+        "--connectors",
+        "200",
+        "--partitions",
+        "2",
+        "--latency-seconds",
+        "20",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--results",
+        str(results),
+        timeout=500,
+    )
     text = results.read_text()
     for variant in ("a", "b", "c", "d1", "d2"):
         assert f"| {variant} |" in text, text
@@ -52,14 +52,6 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
 
 
 def test_the_store_write_benchmark_runs_on_a_few_rows(cassandra_contact: object) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.store_writes", "--rows", "400", "--rounds", "1"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    done = run_module("bench.store_writes", "--rows", "400", "--rounds", "1", timeout=300)
     assert "| one statement | 400 |" in done.stdout and "| two statements | 400 |" in done.stdout, done.stdout
     assert "ratios one/two:" in done.stdout, done.stdout

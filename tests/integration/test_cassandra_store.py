@@ -20,6 +20,12 @@ from agents.sinks.timeseries import GROUP_MAX, CassandraStore, _Request, write_o
 REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 
 
+def migrated_store(session: Any, keyspace: str, *, max_in_flight: int = 8) -> CassandraStore:
+    """A store on a fresh keyspace with the project's tables."""
+    apply_migrations(session, keyspace, REPLICATION)
+    return CassandraStore(session, keyspace, max_in_flight=max_in_flight, backoff_max_s=1, timeout_s=10)
+
+
 def requests_so_far() -> tuple[float, float]:
     """Requests the stores have sent to Cassandra, and the statements in them (the metric)."""
 
@@ -53,8 +59,7 @@ def row(session: Any, keyspace: str, ts_ms: int) -> Any:
 def test_a_rows_power_is_the_last_written_and_its_reading_the_last_received(
     cassandra_session: Any, keyspace: str
 ) -> None:
-    apply_migrations(cassandra_session, keyspace, REPLICATION)
-    store = CassandraStore(cassandra_session, keyspace, max_in_flight=8, backoff_max_s=1, timeout_s=10)
+    store = migrated_store(cassandra_session, keyspace)
     now_ms = int(time.time() * 1000)
     future = now_ms + 86_400_000  # a CSMS clock a day ahead must not pin the power
     ts = future - 60_000
@@ -86,8 +91,7 @@ def test_a_rows_power_is_the_last_written_and_its_reading_the_last_received(
 def test_a_new_rows_power_goes_in_its_readings_statement_and_later_writes_beat_it(
     cassandra_session: Any, keyspace: str
 ) -> None:
-    apply_migrations(cassandra_session, keyspace, REPLICATION)
-    store = CassandraStore(cassandra_session, keyspace, max_in_flight=8, backoff_max_s=1, timeout_s=10)
+    store = migrated_store(cassandra_session, keyspace)
     now_ms = int(time.time() * 1000)
     ts = now_ms - 60_000
     measured = Power(ts, 7.0, MEASURED)
@@ -129,8 +133,7 @@ def test_writes_go_in_groups_and_a_refused_one_takes_no_other_with_it(
     one that Cassandra refuses (a partition key over its 64 KiB limit) is handed back
     with its own owner, and every other row of its batch lands. (One node: every row is
     bound for the same replica, so they share batches.)"""
-    apply_migrations(cassandra_session, keyspace, REPLICATION)
-    store = CassandraStore(cassandra_session, keyspace, max_in_flight=64, backoff_max_s=1, timeout_s=10)
+    store = migrated_store(cassandra_session, keyspace, max_in_flight=64)
     ts = datetime.now(UTC).replace(microsecond=0)
     n = 3 * GROUP_MAX + 5
 
@@ -164,8 +167,7 @@ def test_a_landed_write_leaves_no_cyclic_garbage(cassandra_session: Any, keyspac
     request waited for a full collection of the cyclic GC, with the statements it held (and
     those collections paused the worker for hundreds of milliseconds). Checks too that the
     driver's private ``_timer``, which the store clears, still means what it did."""
-    apply_migrations(cassandra_session, keyspace, REPLICATION)
-    store = CassandraStore(cassandra_session, keyspace, max_in_flight=64, backoff_max_s=1, timeout_s=10)
+    store = migrated_store(cassandra_session, keyspace, max_in_flight=64)
     rows = [
         SampleRow(reading(1_700_000_000_000 + i, 1_700_000_000_000 + i, float(i)), 1, None, False)
         for i in range(200)
@@ -196,10 +198,7 @@ def test_rows_keep_going_in_full_groups_while_the_in_flight_bound_is_reached(
     room that came back meanwhile: their rows still go about GROUP_MAX to a request. (An
     asyncio.Semaphore per statement made a writer wait, room or not, while the other one
     waited, and each wait sent the groups formed so far: a few rows per request.)"""
-    apply_migrations(cassandra_session, keyspace, REPLICATION)
-    store = CassandraStore(
-        cassandra_session, keyspace, max_in_flight=2 * GROUP_MAX, backoff_max_s=1, timeout_s=10
-    )
+    store = migrated_store(cassandra_session, keyspace, max_in_flight=2 * GROUP_MAX)
     ts = datetime.now(UTC).replace(microsecond=0)
     rows = [
         (f"CP-{i}", ts.date(), ts, 1, 1, "S-1", "Available", "available", None, None, None, ts, True)
