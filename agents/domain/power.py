@@ -209,15 +209,27 @@ def window(points: list[Point], from_ms: int, rules: PowerRules) -> list[Point]:
     (those of every open bucket, and a margin: charger._prune); computing over the ~18
     minutes of them a series held was a quarter of a worker.
 
-    The window starts at the last register reading before the power that can still be held
-    at ``from_ms`` (``hold_s`` before it) that ``registers`` keeps whatever precedes it (not
-    a Transaction.Begin zero). From there on the registers kept are the whole series' ones,
-    so is each reading's previous register (its energy delta), and no register interval
-    that ends before it reaches ``from_ms``. Where that does not hold, the whole series:
-    fewer than two registers in the window (energy would come from another source), or any
-    export register in it (V2G, rare: its own register chain)."""
+    The power held into ``from_ms`` is that of the last reading before it that gives one.
+    A reading with a measured power (or V x I, or an export power) always gives one, so
+    nothing before the last such reading matters for it; without one, any reading up to
+    ``hold_s`` back may be the one held. The window starts at the last register reading
+    before that point (or before ``hold_s`` back, whichever is later) that ``registers``
+    keeps whatever precedes it (not a Transaction.Begin zero). From there on the registers
+    kept are the whole series' ones, so is each reading's previous register (its energy
+    delta, and the kW-as-W check of a measured power), and no register interval that ends
+    before it reaches ``from_ms``. Where that does not hold, the whole series: fewer than
+    two registers in the window (energy would come from another source), or any export
+    register in it (V2G, rare: its own register chain)."""
     before = from_ms - 1 - int(rules.hold_s * 1000)
-    for start in range(len(points) - 1, 0, -1):  # back from the newest: only the window is read
+    last = 0
+    for last in range(len(points) - 1, -1, -1):  # back from the newest: only the window is read
+        p = points[last]
+        if p.ts_ms < before:
+            break
+        if p.ts_ms < from_ms and _gives_power(p):
+            before = p.ts_ms  # this reading's power is the oldest that can be held into from_ms
+            break
+    for start in range(last, 0, -1):
         p = points[start]
         if p.ts_ms < before and p.energy_wh is not None and (p.energy_wh or p.context != TX_BEGIN):
             break
@@ -227,6 +239,11 @@ def window(points: list[Point], from_ms: int, rules: PowerRules) -> list[Point]:
     if len(registers(found)) < 2 or any(p.export_wh is not None for p in found):
         return points
     return found
+
+
+def _gives_power(p: Point) -> bool:
+    """Whether ``power_series`` gives the reading a power whatever precedes it."""
+    return p.power_w is not None or p.export_w is not None or p.vi_power_w is not None
 
 
 def _delta_power(t1_ms: int, e1_wh: float, t2_ms: int, e2_wh: float, rules: PowerRules) -> float | None:

@@ -44,9 +44,8 @@ def test_the_window_answers_as_the_whole_series_from_its_start() -> None:
         assert part == points[len(points) - len(part) :]  # a suffix
         windowed += len(part) < len(points)
         full_powers, part_powers = power_series(points, RULES), power_series(part, RULES)
-        held_from = from_ms - 1 - int(RULES.hold_s * 1000)
-        assert [p for p in full_powers if p.ts_ms >= held_from] == [
-            p for p in part_powers if p.ts_ms >= held_from
+        assert [p for p in full_powers if p.ts_ms >= from_ms] == [
+            p for p in part_powers if p.ts_ms >= from_ms
         ]
         full_times, part_times = [p.ts_ms for p in points], [p.ts_ms for p in part]
         for start in range(
@@ -57,3 +56,13 @@ def test_the_window_answers_as_the_whole_series_from_its_start() -> None:
             assert held_power(full_powers, start - 1, RULES) == held_power(part_powers, start - 1, RULES)
             assert _readings_used(full_times, start, end) == _readings_used(part_times, start, end)
     assert windowed > 300, windowed  # most series are cut: not a test of the fallback alone
+
+
+def test_measured_power_needs_no_more_than_the_last_reading_before_and_its_register() -> None:
+    # Every 10 s, power and register: the power held into from_ms is the last reading's
+    # before it, whose energy delta (the kW-as-W check) needs the register before that one.
+    points = [Point(T0 + i * 10_000, energy_wh=100.0 + i, power_w=360.0) for i in range(60)]
+    from_ms = bucket_of(points[-1].ts_ms)
+    part = window(points, from_ms, RULES)
+    assert [p.ts_ms for p in part[:2]] == [from_ms - 20_000, from_ms - 10_000]
+    assert all(p.ts_ms >= from_ms for p in part[2:])
