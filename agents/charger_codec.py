@@ -11,9 +11,11 @@ digests and times follow, packed already. A filled charger: 4,961 bytes instead 
 decoded in 33 instead of 55 us, encoded in 34 instead of 25 us (gathering columns is
 Python); a charger with a few readings costs ~2-3 us more either way (bench/RESULTS.md).
 
-Layout: version byte (1), head length (uint32 LE), head JSON, then per EVSE: timestamps,
+Layout: version byte (2), head length (uint32 LE), head JSON, then per EVSE: timestamps,
 receive times, context indexes, and for each present quantity in ``FLOATS`` order its
-set-flags (if mixed) and values; then the digests and the receive times of the ids.
+set-flags (if mixed) and values; then the digests and the receive times of the ids
+(SeenMessages.packed: 32-bit seconds in version 2, 64-bit milliseconds in version 1, which
+is still read; a worker of version 1 refuses version 2 rather than misread it).
 
 Values written before (JSON, first byte ``{``) are still read: codec.decode_charger.
 A state that cannot be packed (more than 256 contexts, a timestamp that is not an int) is
@@ -34,7 +36,8 @@ from .domain.charger import ChargerState
 from .domain.power import EvseSeries, Point
 from .domain.seen_messages import SeenMessages
 
-VERSION = 1
+VERSION = 2
+READS = frozenset({1, VERSION})  # 1: the ids' receive times as 64-bit milliseconds
 _HEAD = Struct("<BI")  # version, length of the JSON head
 FLOATS = ("energy_wh", "power_w", "vi_power_w", "interval_wh", "export_wh", "export_w")
 _GETTERS = [attrgetter(name) for name in FLOATS]
@@ -84,8 +87,8 @@ def encode(state: ChargerState) -> bytes:
 
 def decode(raw: bytes) -> ChargerState:
     version, head_len = _HEAD.unpack_from(raw)
-    if version != VERSION:
-        raise ValueError(f"charger state version {version}, not {VERSION}")
+    if version not in READS:
+        raise ValueError(f"charger state version {version}, not one of {sorted(READS)}")
     pos = _HEAD.size + head_len
     head = orjson.loads(memoryview(raw)[_HEAD.size : pos])
     contexts = [sys.intern(c) for c in head["c"]]  # one string per context in the worker

@@ -5,9 +5,13 @@ again, as a late row once its buckets have closed), ~150 per charger at 10-secon
 As a dict of id strings and receive times they were half of a filled charger state in
 memory, ~14.6 KB per connector (bench/RESULTS.md, `python -m bench.steady_state`). Here
 each id is an 8-byte BLAKE2b digest in one bytearray, its receive time in an array beside
-it: 16 bytes an id. Two different ids of one charger meeting on a 64-bit digest within 18
-minutes is a chance of ~10^-15, and would cost one message's processing, reported as a
-duplicate.
+it, in whole seconds rounded up (32 bits: until 2106): 12 bytes an id. An id is forgotten
+up to a second later than its receive time in milliseconds would let it go, never
+earlier. Two different ids of one charger meeting on a 64-bit digest within 18 minutes is
+a chance of ~10^-15, and would cost one message's processing, reported as a duplicate.
+
+Receive times were packed as 64-bit milliseconds before (16 bytes an id); those are still
+read (``from_packed`` tells them by their length).
 """
 
 from __future__ import annotations
@@ -20,19 +24,27 @@ from hashlib import blake2b
 from typing import Any
 
 DIGEST = 8
+_MAX_S = 2**32 - 1
+if array("I").itemsize != 4:  # pragma: no cover - every platform CPython runs on here
+    raise ImportError("SeenMessages needs a 4-byte array('I')")
 
 
 def _digest(message_id: str) -> bytes:
     return blake2b(message_id.encode(), digest_size=DIGEST).digest()
 
 
+def _seconds(ms: int) -> int:
+    """Whole seconds, rounded up (never earlier), within 32 bits."""
+    return min(max(-(-ms // 1000), 0), _MAX_S)
+
+
 class SeenMessages:
     __slots__ = ("_digests", "_times")
     __hash__ = None  # type: ignore[assignment]  # mutable
 
-    def __init__(self, digests: bytes = b"", times: Iterable[int] = ()) -> None:
+    def __init__(self, digests: bytes = b"", times_ms: Iterable[int] = ()) -> None:
         self._digests = bytearray(digests)  # DIGEST bytes per id, in the order they came
-        self._times = array("q", times)  # received_at_ms of each, same order
+        self._times = array("I", map(_seconds, times_ms))  # receive time of each (s), same order
         if len(self._digests) != DIGEST * len(self._times):
             raise ValueError("one receive time per digest")
 
@@ -55,11 +67,13 @@ class SeenMessages:
     def add(self, message_id: str, received_at_ms: int) -> None:
         """Note an id not seen yet (``in`` says which)."""
         self._digests += _digest(message_id)
-        self._times.append(received_at_ms)
+        self._times.append(_seconds(received_at_ms))
 
     def forget_received_before(self, ms: int) -> None:
         # Ids come mostly in the order they were received: those go from the front, and
         # the whole is filtered only when an older one is left behind a newer one.
+        # A time in seconds t is before ms exactly when t < ceil(ms / 1000).
+        ms = _seconds(ms)
         times = self._times
         front = 0
         while front < len(times) and times[front] < ms:
@@ -72,15 +86,23 @@ class SeenMessages:
         keep = [i for i, t in enumerate(self._times) if t >= ms]
         digests = self._digests
         self._digests = bytearray(b"".join(digests[i * DIGEST : (i + 1) * DIGEST] for i in keep))
-        self._times = array("q", (self._times[i] for i in keep))
+        self._times = array("I", (self._times[i] for i in keep))
 
     def packed(self) -> tuple[bytes, bytes]:
-        """(digests, receive times as 64-bit little-endian ints): ``from_packed`` reads them."""
+        """(digests, receive times in seconds as 32-bit little-endian ints): ``from_packed``
+        reads them."""
         return bytes(self._digests), _little(self._times).tobytes()
 
     @classmethod
     def from_packed(cls, digests: bytes, times: bytes) -> SeenMessages:
-        return cls(digests, _little(array("q", times)))
+        ids = len(digests) // DIGEST
+        if ids and len(times) == 8 * ids:  # 64-bit milliseconds, as packed before
+            return cls(digests, _little(array("q", times)))
+        seen = cls()
+        seen._digests, seen._times = bytearray(digests), _little(array("I", times))
+        if len(seen._digests) != DIGEST * len(seen._times):
+            raise ValueError("one receive time per digest")
+        return seen
 
     def to_doc(self) -> list[Any]:
         """[digests, receive times], both base64 (as a list of numbers the times took a fifth
@@ -106,6 +128,6 @@ def _little(times: array[int]) -> array[int]:
     """The array in little-endian order (either way: swapping is its own inverse)."""
     if sys.byteorder == "little":
         return times
-    swapped = array("q", times)
+    swapped = array(times.typecode, times)
     swapped.byteswap()
     return swapped

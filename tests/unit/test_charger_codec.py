@@ -3,6 +3,8 @@ packed (written as JSON)."""
 
 from __future__ import annotations
 
+import pytest
+
 from agents import charger_codec, codec
 from agents.domain.charger import ChargerState
 from agents.domain.power import EvseSeries, Point
@@ -74,3 +76,15 @@ def test_a_state_that_cannot_be_packed_is_written_as_json() -> None:
     s.evses[1] = EvseSeries({T0 + i: Point(T0 + i, float(i), context=f"Vendor.{i}") for i in range(300)})
     raw = codec.encode_charger(s)  # 300 contexts: more than a byte names
     assert raw[:1] == b"{" and codec.decode_charger(raw) == s
+
+
+def test_version_1_with_the_ids_receive_times_in_milliseconds_is_still_read() -> None:
+    original = state()
+    raw = codec.encode_charger(original)
+    ids = len(original.messages)
+    digests_end = len(raw) - 4 * ids
+    times_ms = b"".join((T0 + i).to_bytes(8, "little") for i in range(ids))  # as add() got them
+    old = bytes([1]) + raw[1:digests_end] + times_ms
+    assert codec.decode_charger(old) == original
+    with pytest.raises(ValueError, match="version 3"):
+        charger_codec.decode(bytes([3]) + raw[1:])
