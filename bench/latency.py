@@ -89,6 +89,9 @@ class Probes:
         self.silent = [f"PROBE-O{i}" for i in range(OFFLINE_PROBES)]
         self.offline_timeout_ms = rules.timeout_ms(OFFLINE_HEARTBEAT_S)
         self.power, self.row, self.fault, self.offline = Samples(), Samples(), Samples(), Samples()
+        # The same readings, to the moment the worker produced the site power record that
+        # answered them (its Kafka timestamp): the rest of ``power`` is delivery to a reader.
+        self.power_made = Samples(sent=self.power.sent)
         self._faults: dict[str, list[int]] = defaultdict(list)  # charger -> indexes into self.fault
         self._silences: dict[str, list[int]] = defaultdict(list)
         self.lock = threading.Lock()
@@ -181,12 +184,13 @@ class Probes:
                 self._silences[charger].append(self.offline.add(now + self.offline_timeout_ms))
         return "Heartbeat", charger, _envelope(charger, f"PROBE-SITE-{charger}", "Heartbeat", now, {})
 
-    def saw_site_power(self, site: str, current_power_w: float, at: int) -> None:
+    def saw_site_power(self, site: str, current_power_w: float, at: int, made: int) -> None:
         with self.lock:
             for p in self.meters:
                 if p.site == site:
                     while p.topic_done < len(p.power) and p.power[p.topic_done] <= current_power_w:
                         self.power.seen.setdefault(p.sample[p.topic_done], at)
+                        self.power_made.seen.setdefault(p.sample[p.topic_done], made)
                         p.topic_done += 1
 
     def saw_row(self, p: _MeterProbe, ts_ms: int, at: int) -> None:
@@ -264,7 +268,8 @@ class _Watcher(threading.Thread):
                         continue
                     if m.topic() == self.power_topic and key.startswith(b"PROBE-"):
                         doc = orjson.loads(value)
-                        self.probes.saw_site_power(doc["site_id"], doc["current_power_w"], at)
+                        made = m.timestamp()[1]  # when the worker produced it (CreateTime)
+                        self.probes.saw_site_power(doc["site_id"], doc["current_power_w"], at, made)
                     elif m.topic() == self.alerts_topic and b"PROBE-" in value:
                         self.probes.saw_alert(orjson.loads(value), at)
         finally:
@@ -371,6 +376,7 @@ def run_latency(
         "| from received_at to | n | p50 | p99 | max | not seen |",
         "|---|---|---|---|---|---|",
         probes.power.row("current site power on the derived topic"),
+        probes.power_made.row("... its record produced by the worker (the record's timestamp)"),
         probes.row.row("its evse_samples row in Cassandra")
         if sink == "cassandra"
         else "| its row in Cassandra | (memory sink) | | | | |",
