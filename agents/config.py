@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     decoded_chargers: int = Field(10_000, ge=0)
     """Chargers whose state (meter series, statuses) stays decoded between their messages,
     the most recently read. The others are held encoded only, ~4x smaller (a filled meter
-    state: 3.4 against 14.5 KB a connector, `python -m bench.steady_state`), and decoded
+    state: 2.6 against 10.8 KB a connector, `python -m bench.steady_state`), and decoded
     again at their next message: memory bounded by this rather than by the fleet, for CPU
     (at 100,000 connectors, ~18 % more CPU per event than with all decoded; bench/RESULTS.md)."""
     grace_seconds: float = Field(120.0, ge=0)

@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Iterator
+
+import pytest
 
 from agents.gc_policy import FreezeAfterFullCollection
+
+
+@pytest.fixture(autouse=True)
+def explicit_collections_only() -> Iterator[None]:
+    """Only the tests' own collections: an automatic full collection while a test builds its
+    objects would run the policy (and freeze) before the test looks, as it did once in CI
+    after other tests had left the collector's counters near a full collection."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_survivors_of_a_full_collection_are_frozen_and_released_once_a_period() -> None:
