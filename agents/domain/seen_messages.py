@@ -45,6 +45,9 @@ class SeenMessages:
     def __init__(self, digests: bytes = b"", times_ms: Iterable[int] = ()) -> None:
         self._digests = bytearray(digests)  # DIGEST bytes per id, in the order they came
         self._times = array("I", map(_seconds, times_ms))  # receive time of each (s), same order
+        self._check()
+
+    def _check(self) -> None:
         if len(self._digests) != DIGEST * len(self._times):
             raise ValueError("one receive time per digest")
 
@@ -72,18 +75,17 @@ class SeenMessages:
     def forget_received_before(self, ms: int) -> None:
         # Ids come mostly in the order they were received: those go from the front, and
         # the whole is filtered only when an older one is left behind a newer one.
-        # A time in seconds t is before ms exactly when t < ceil(ms / 1000).
-        ms = _seconds(ms)
+        cut = _seconds(ms)  # a time in seconds t is before ms exactly when t < ceil(ms / 1000)
         times = self._times
         front = 0
-        while front < len(times) and times[front] < ms:
+        while front < len(times) and times[front] < cut:
             front += 1
         if front:
             del times[:front]
             del self._digests[: front * DIGEST]
-        if not times or min(times) >= ms:
+        if not times or min(times) >= cut:
             return
-        keep = [i for i, t in enumerate(self._times) if t >= ms]
+        keep = [i for i, t in enumerate(self._times) if t >= cut]
         digests = self._digests
         self._digests = bytearray(b"".join(digests[i * DIGEST : (i + 1) * DIGEST] for i in keep))
         self._times = array("I", (self._times[i] for i in keep))
@@ -100,8 +102,7 @@ class SeenMessages:
             return cls(digests, _little(array("q", times)))
         seen = cls()
         seen._digests, seen._times = bytearray(digests), _little(array("I", times))
-        if len(seen._digests) != DIGEST * len(seen._times):
-            raise ValueError("one receive time per digest")
+        seen._check()
         return seen
 
     def to_doc(self) -> list[Any]:
