@@ -9,20 +9,28 @@ readings, apply_meter_message; no Kafka, no Cassandra) and reports, at the end: 
 readings held per EVSE, message ids held per charger, the encoded state (what each commit
 writes to the changelog) and the decoded state on the Python heap (what the worker holds),
 per connector, and the domain's CPU per message.
+
+Then stage 2's per-connector part, the availability timeline, the same way: a site's
+ports through ``--timeline-hours`` of event time (a status change every ~20 minutes a
+connector, folded every minute as the watermark passes), then its encoded and decoded size
+per connector and the fold's CPU per connector and minute.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 import tracemalloc
 
-from agents.codec import decode_charger, encode_charger
+from agents.codec import SiteEntry, decode_charger, decode_site, encode_charger, encode_site
 from agents.config import get_settings
 from agents.domain import envelope, meter, validation
 from agents.domain.buckets import BucketRules
 from agents.domain.charger import ChargerState, apply_meter_message
+from agents.domain.site_timeline import FoldRules, SiteTimeline, fold, record_status
+from agents.domain.status import StatusClass
 from agents.simulator import SimConfig, messages
 
 
@@ -31,7 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chargers", type=int, default=120)
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--timeline-hours", type=float, default=26.0)
     args = p.parse_args(argv)
+    stage_one(args)
+    timeline(args.chargers, args.timeline_hours, args.seed)
+    return 0
+
+
+def stage_one(args: argparse.Namespace) -> None:
     cfg = SimConfig(
         sites=max(1, args.chargers // 10),
         chargers_per_site=min(10, args.chargers),
@@ -83,7 +98,40 @@ def main(argv: list[str] | None = None) -> int:
     print(f"encoded state per connector: {sum(map(len, encoded)) / connectors:,.0f} bytes")
     print(f"decoded state per connector (Python heap): {heap / connectors:,.0f} bytes")
     print(f"stage-1 domain CPU per meter message: {cpu / handled * 1e6:.0f} us")
-    return 0
+
+
+def timeline(chargers: int, hours: float, seed: int) -> None:
+    """Sites of ten chargers with two connectors each; every open window filled (a day
+    and more of event time closes the longest once), months summed."""
+    rng = random.Random(seed)
+    sites = [SiteTimeline() for _ in range(max(1, chargers // 10))]
+    ports = [(tl, f"C{i}-{n}", f"1/{c}") for i, tl in enumerate(sites) for n in range(10) for c in (1, 2)]
+    classes = list(StatusClass)[:5]  # UNKNOWN is derived, not reported
+    start, minute = 1_764_892_800_000, 60_000
+    for tl, charger, connector in ports:
+        record_status(tl, charger, connector, start, StatusClass.AVAILABLE)
+    rules, cpu, folds = FoldRules(), 0.0, 0
+    for m in range(1, int(hours * 60) + 1):
+        now = start + m * minute
+        for tl, charger, connector in ports:
+            if rng.random() < 1 / 20:
+                record_status(tl, charger, connector, now - rng.randrange(minute), rng.choice(classes))
+        started = time.process_time()
+        for tl in sites:
+            fold(tl, now - minute, rules)  # the watermark less a grace of a minute
+        cpu += time.process_time() - started
+        folds += len(ports)
+    encoded = [encode_site(SiteEntry(timeline=tl)) for tl in sites]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    decoded = [decode_site(raw, "S").timeline for raw in encoded]
+    heap = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    print(f"availability timeline: {len(ports)} connectors, {hours:g} hours of event time")
+    print(f"encoded timeline per connector: {sum(map(len, encoded)) / len(ports):,.0f} bytes")
+    print(f"decoded timeline per connector (Python heap): {heap / len(ports):,.0f} bytes")
+    print(f"fold CPU per connector and minute: {cpu / folds * 1e6:.1f} us")
+    assert len(decoded) == len(sites)
 
 
 if __name__ == "__main__":
