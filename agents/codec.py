@@ -10,6 +10,7 @@ import operator
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 import orjson
@@ -25,11 +26,12 @@ from .domain.seen_messages import SeenMessages
 from .domain.site_timeline import (
     CLASS_INDEX,
     CLASSES,
+    MS,
+    WINDOW,
     Change,
     ChargerLine,
     ConnectorLine,
     SiteTimeline,
-    Window,
     month_array,
 )
 from .domain.status import ConnectorState, FaultEvent, StatusClass, StatusEvent
@@ -319,7 +321,7 @@ def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
                         _VALUE[c.cls] if c.cls else None,
                         c.since,
                         [[t, _VALUE[v]] for t, v in c.pending],
-                        [[w.length, w.start, w.excluded_ms, *w.ms] for w in c.open],
+                        _windows_doc(c.open),
                         c.months.tolist(),
                     ]
                     for key, c in ch.connectors.items()
@@ -330,10 +332,15 @@ def _timeline_doc(tl: SiteTimeline) -> dict[str, Any]:
     }
 
 
+def _windows_doc(windows: array[int]) -> list[list[int]]:
+    """Layout 2's windows: each [length, start, excluded ms, ms per class], as held."""
+    return [windows[at : at + WINDOW].tolist() for at in range(0, len(windows), WINDOW)]
+
+
 def _timeline(d: dict[str, Any]) -> SiteTimeline:
     """Layout 2, or layout 1 (earlier versions: a dict per window of its non-zero classes
     by length, a dict of month sums); they differ in those two only."""
-    windows: Callable[[Any], list[Window]]
+    windows: Callable[[Any], array[int]]
     months: Callable[[Any], array[int]]
     if d.get("v") == 2:
         windows, months = _windows_reader(d["k"]), _months
@@ -341,9 +348,9 @@ def _timeline(d: dict[str, Any]) -> SiteTimeline:
         windows, months = _windows_v1, _months_v1
     tl = SiteTimeline(d["f"])
     for charger, (offline, since, pending, connectors) in d["c"].items():
-        ch = tl.chargers[charger] = ChargerLine(offline, since, [(t, v) for t, v in pending])
+        ch = tl.chargers[intern(charger)] = ChargerLine(offline, since, [(t, v) for t, v in pending])
         for key, (cls, csince, cpending, open_, month_doc) in connectors.items():
-            ch.connectors[key] = ConnectorLine(
+            ch.connectors[intern(key)] = ConnectorLine(
                 StatusClass(cls) if cls else None,
                 csince,
                 [(t, StatusClass(v)) for t, v in cpending],
@@ -353,30 +360,37 @@ def _timeline(d: dict[str, Any]) -> SiteTimeline:
     return tl
 
 
-def _windows_reader(stored: list[str]) -> Callable[[list[list[int]]], list[Window]]:
+def _windows_reader(stored: list[str]) -> Callable[[list[list[int]]], array[int]]:
     """Layout 2's windows, each [length, start, excluded ms, ms per class in ``stored``' order]."""
     if stored == _CLASS_VALUES:
-        return lambda doc: [Window(n, start, array("q", ms), excl) for n, start, excl, *ms in doc]
-    return lambda doc: [_window(n, start, excl, zip(stored, ms, strict=True)) for n, start, excl, *ms in doc]
+        return lambda doc: array("q", [v for w in doc for v in w])
+    return lambda doc: _flat(
+        _window(n, start, excl, zip(stored, ms, strict=True)) for n, start, excl, *ms in doc
+    )
 
 
 def _months(doc: list[int]) -> array[int]:
     return array("q", doc)
 
 
-def _windows_v1(doc: dict[str, list[Any]]) -> list[Window]:
-    return [_window(int(n), start, excl, ms.items()) for n, (start, ms, excl) in doc.items()]
+def _windows_v1(doc: dict[str, list[Any]]) -> array[int]:
+    return _flat(_window(int(n), start, excl, ms.items()) for n, (start, ms, excl) in doc.items())
 
 
 def _months_v1(doc: dict[str, list[int]]) -> array[int]:
     return month_array({int(m): (v[0], v[1], v[2]) for m, v in doc.items()})
 
 
-def _window(length: int, start: int, excluded_ms: int, by_class: Iterable[tuple[str, int]]) -> Window:
-    w = Window(length, start, excluded_ms=excluded_ms)
+def _window(length: int, start: int, excluded_ms: int, by_class: Iterable[tuple[str, int]]) -> list[int]:
+    """A window as held (site_timeline.WINDOW values) from its time per class by name."""
+    w = [length, start, excluded_ms] + [0] * len(CLASSES)
     for cls, value in by_class:
-        w.ms[CLASS_INDEX[StatusClass(cls)]] = value
+        w[MS + CLASS_INDEX[StatusClass(cls)]] = value
     return w
+
+
+def _flat(windows: Iterable[list[int]]) -> array[int]:
+    return array("q", [v for w in windows for v in w])
 
 
 # --- the derived topic ---------------------------------------------------------------

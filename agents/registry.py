@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ def parse_entry(raw: bytes) -> ChargerInfo | None:
     try:
         d = orjson.loads(raw)
         return ChargerInfo(
-            str(d["site_id"]),
+            intern(str(d["site_id"])),  # one copy per site, not per charger
             _opt(d.get("connectors"), int),
             _opt(d.get("heartbeat_interval_s"), float),
             _opt(d.get("rated_power_w"), float),
@@ -63,7 +64,7 @@ class ChargerRegistry:
     def put(self, charger_id: str, info: ChargerInfo) -> None:
         with self._lock:
             self._forget(charger_id)
-            self._chargers[charger_id] = info
+            self._chargers[intern(charger_id)] = info  # shared with the decoded site timelines
             chargers, connectors = self._sites.get(info.site_id, (0, 0))
             self._sites[info.site_id] = (chargers + 1, connectors + (info.connectors or 0))
 

@@ -11,7 +11,8 @@ closed windows stay as they were) and is reported as late.
 
 Connector keys are "<evse>/<connector>"; EVSE 0 (the whole charger) is not a port and is
 left out. A connector counts from its first status on; while its charger is offline it
-is ``unknown``.
+is ``unknown``. Keys and charger ids are interned: every decoded site holds them, and the
+changes they come from carry a copy each.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from heapq import merge
+from sys import intern
 from typing import TypeVar
 
 from .availability import Availability, Interval, nevi_uptime_percent
@@ -32,25 +34,22 @@ DEFAULT_WINDOWS_MS = (60_000, 3_600_000, 86_400_000)
 V = TypeVar("V")
 
 
-CLASSES = tuple(StatusClass)  # the order of a Window's ms
+CLASSES = tuple(StatusClass)  # the order of an open window's time per class
 CLASS_INDEX = {cls: i for i, cls in enumerate(CLASSES)}
 
 
-@dataclass(slots=True)
-class Window:
-    """An open window's time so far, per class (in ``CLASSES``' order), and its excluded
-    outage time. Compact on purpose: every connector of a site keeps one per window length
-    while its site's state stays decoded (a dict per window and per connector, as before,
-    made the timeline ~1.8 KB of heap a connector; bench/RESULTS.md)."""
+# A connector's open windows, at most one per length, are one flat array of WINDOW values
+# each: the window's length, its start, its excluded outage time, then its time per class
+# in CLASSES' order. Three objects per window (a dataclass, its array, its start) made them
+# ~800 of the timeline's ~1,100 bytes of heap a connector, and every connector of a site
+# keeps its open windows while the site's state stays decoded (bench/RESULTS.md).
+LENGTH, START, EXCLUDED, MS = 0, 1, 2, 3
+WINDOW = MS + len(CLASSES)
 
-    length: int
-    start: int
-    ms: array[int] = field(default_factory=lambda: array("q", bytes(8 * len(CLASSES))))
-    excluded_ms: int = 0
 
-    def by_class(self) -> dict[StatusClass, int]:
-        """The classes with time in the window."""
-        return {cls: ms for cls, ms in zip(CLASSES, self.ms, strict=True) if ms}
+def by_class(windows: array[int], at: int) -> dict[StatusClass, int]:
+    """The classes with time in the window at offset ``at``."""
+    return {cls: ms for cls, ms in zip(CLASSES, windows[at + MS : at + WINDOW], strict=True) if ms}
 
 
 @dataclass(slots=True)
@@ -58,7 +57,7 @@ class ConnectorLine:
     cls: StatusClass | None = None  # in force at the fold point; None before the first status
     since: int = 0  # event time of the status in force (orders late arrivals)
     pending: list[tuple[int, StatusClass]] = field(default_factory=list)  # after the fold point
-    open: list[Window] = field(default_factory=list)  # the open windows, at most one per length
+    open: array[int] = field(default_factory=lambda: array("q"))  # the open windows, flat (WINDOW)
     # NEVI sums of the months kept, oldest first, flat: (month index, span, up, excluded ms)
     # per month (see month_sums)
     months: array[int] = field(default_factory=lambda: array("q"))
@@ -134,9 +133,9 @@ def is_port(connector: str) -> bool:
 def record_status(tl: SiteTimeline, charger_id: str, connector: str, ts_ms: int, cls: StatusClass) -> bool:
     """A connector status at its event time; False if it came too late to count in full."""
     tl.changes += 1
-    ch = tl.chargers.setdefault(charger_id, ChargerLine())
+    ch = _charger(tl, charger_id)
     _count(tl, ch, -1)
-    line = ch.connectors.setdefault(connector, ConnectorLine())
+    line = ch.connectors.get(connector) or ch.connectors.setdefault(intern(connector), ConnectorLine())
     on_time = ts_ms >= tl.folded_to or (line.cls is None and not line.pending)
     if on_time:
         _insert(line.pending, ts_ms, cls)
@@ -148,7 +147,7 @@ def record_status(tl: SiteTimeline, charger_id: str, connector: str, ts_ms: int,
 
 def record_liveness(tl: SiteTimeline, charger_id: str, ts_ms: int, offline: bool) -> bool:
     tl.changes += 1
-    line = tl.chargers.setdefault(charger_id, ChargerLine())
+    line = _charger(tl, charger_id)
     _count(tl, line, -1)
     on_time = ts_ms >= tl.folded_to
     if on_time:
@@ -157,6 +156,10 @@ def record_liveness(tl: SiteTimeline, charger_id: str, ts_ms: int, offline: bool
         line.offline, line.since = offline, ts_ms
     _count(tl, line, +1)
     return on_time
+
+
+def _charger(tl: SiteTimeline, charger_id: str) -> ChargerLine:
+    return tl.chargers.get(charger_id) or tl.chargers.setdefault(intern(charger_id), ChargerLine())
 
 
 def _insert(pending: list[tuple[int, V]], ts_ms: int, value: V) -> None:
@@ -272,32 +275,35 @@ def _add(
             ws = t - t % length
             we = ws + length
             e = min(b, we)
-            w = _open_window(c, length, ws)
-            w.ms[CLASS_INDEX[cls]] += e - t
+            w, at = c.open, _open_window(c, length, ws)
+            w[at + MS + CLASS_INDEX[cls]] += e - t
             if cls not in UP:
                 if rules.unavailable_is_excluded and cls == StatusClass.UNAVAILABLE:
-                    w.excluded_ms += e - t
+                    w[at + EXCLUDED] += e - t
                 else:
-                    w.excluded_ms += sum(max(0, min(e, y) - max(t, x)) for x, y in excluded)
+                    w[at + EXCLUDED] += sum(max(0, min(e, y) - max(t, x)) for x, y in excluded)
             if e == we:
-                c.open.remove(w)
-                out.append((length, Availability(ws, we, w.by_class(), w.excluded_ms, sum(w.ms))))
+                span = sum(w[at + MS : at + WINDOW])
+                out.append((length, Availability(ws, we, by_class(w, at), w[at + EXCLUDED], span)))
+                del w[at : at + WINDOW]
             t = e
     return out
 
 
-def _open_window(c: ConnectorLine, length: int, start: int) -> Window:
-    """The connector's open window of this length starting at ``start``: a new one if it
-    has none of this length, or in place of one that started earlier."""
-    for i, w in enumerate(c.open):
-        if w.length == length:
-            if w.start == start:
-                return w
-            del c.open[i]
+def _open_window(c: ConnectorLine, length: int, start: int) -> int:
+    """The offset in ``c.open`` of the connector's window of this length starting at
+    ``start``: a new one if it has none of this length, or in place of one that started
+    earlier."""
+    w = c.open
+    for at in range(0, len(w), WINDOW):
+        if w[at + LENGTH] == length:
+            if w[at + START] == start:
+                return at
+            del w[at : at + WINDOW]
             break
-    w = Window(length, start)
-    c.open.append(w)
-    return w
+    at = len(w)
+    w.extend((length, start) + (0,) * (WINDOW - EXCLUDED))
+    return at
 
 
 def _month(ts_ms: int) -> int:

@@ -9,6 +9,7 @@ import pytest
 
 from agents.domain.availability import connector_availability
 from agents.domain.site_timeline import (
+    WINDOW,
     ChargerLine,
     FoldRules,
     SiteTimeline,
@@ -170,4 +171,15 @@ def test_memory_per_connector_stays_small_after_a_busy_day() -> None:
         fold(tl, T0 + i * 40_000 - M, RULES)  # the fold point a minute behind the newest status
     line: ChargerLine = tl.chargers["A"]
     conn = line.connectors["1/1"]
-    assert len(conn.pending) <= 3 and len(conn.open) == 2
+    assert len(conn.pending) <= 3 and len(conn.open) == 2 * WINDOW
+
+
+def test_sites_share_one_copy_of_each_connector_key_and_charger_id() -> None:
+    sites = [SiteTimeline(), SiteTimeline()]
+    for tl in sites:  # each change brings copies of its own, as decoded from stage 2's records
+        record_status(tl, "".join(["C", "1"]), "".join(["1/", "1"]), T0, C.AVAILABLE)
+        record_liveness(tl, "".join(["C", "2"]), T0, offline=True)
+    (c1, line1), (c2, _) = sites[0].chargers.items()
+    (d1, line2), (d2, _) = sites[1].chargers.items()
+    assert c1 is d1 and c2 is d2
+    assert next(iter(line1.connectors)) is next(iter(line2.connectors))
