@@ -166,12 +166,28 @@ def decode_stage2(raw: bytes) -> list[Stage2Item]:
 
 
 def _from_compact(kind: str, site_id: str, *f: Any) -> Contribution | Change:
+    # Ids interned: a site's state keeps the items' strings (a contribution per EVSE and
+    # open bucket), and each item decoded here brings copies of its own.
     if kind == "s":
         charger_id, ts_ms, connector, cls, offline = f
-        return Change(site_id, charger_id, ts_ms, connector, StatusClass(cls) if cls else None, offline)
+        return Change(
+            intern(site_id),
+            intern(charger_id),
+            ts_ms,
+            intern(connector) if connector else connector,
+            StatusClass(cls) if cls else None,
+            offline,
+        )
     start, evse_key, readings, energy_wh, powers, carried_power_w, reported = f
     return Contribution(
-        site_id, start, evse_key, readings, energy_wh, _powers(powers), carried_power_w, reported
+        intern(site_id),
+        start,
+        intern(evse_key),
+        readings,
+        energy_wh,
+        _powers(powers),
+        carried_power_w,
+        reported,
     )
 
 
@@ -287,7 +303,10 @@ def _open_json(entry: SiteEntry) -> dict[str, orjson.Fragment]:
 
 
 def _open_bucket(site_id: str, start: int, contribs: list[list[Any]]) -> dict[str, Contribution]:
-    return {c[0]: Contribution(site_id, start, c[0], c[1], c[2], _powers(c[3]), c[4], c[5]) for c in contribs}
+    return {
+        (k := intern(c[0])): Contribution(site_id, start, k, c[1], c[2], _powers(c[3]), c[4], c[5])
+        for c in contribs
+    }
 
 
 def _timeline_json(entry: SiteEntry) -> orjson.Fragment:
