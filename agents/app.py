@@ -80,10 +80,7 @@ def create_app(settings: Settings, **overrides: Any) -> ChargestreamApp:
         # Events queued per stream: batches of hundreds of records each (consumer.py), not
         # Faust's default of 4,096 single records.
         stream_buffer_maxsize=64,
-        # Records per fetch, so per batch: enough to spread the per-event costs thin, few
-        # enough that a batch takes a fraction of a second (it is settled and committed
-        # whole, and its outputs wait for it).
-        broker_max_poll_records=2000,
+        broker_max_poll_records=settings.batch_max_records,
         broker_commit_interval=settings.commit_interval_seconds,
         table_standby_replicas=settings.standby_replicas,
         Table=HeldTable,
