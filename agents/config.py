@@ -127,12 +127,14 @@ class Settings(BaseSettings):
     """How long a fetch waits on the broker for 256 KiB: longer makes bigger batches under
     live traffic (less CPU per event), at up to this much latency per stage."""
 
-    batch_max_records: int = Field(500, gt=0)
+    batch_max_records: int = Field(2000, gt=0)
     """Records per fetch, so per batch (one stream event; agents/consumer.py): enough to
     spread the per-batch costs thin, few enough that a batch takes a fraction of a second.
     Under a backlog up to 64 batches queue per agent, so this also bounds the input held
-    in memory meanwhile (at 2,000: ~170,000 records, ~110 MiB, at the peak of the
-    benchmark's drain, which the heap kept after it; bench/RESULTS.md)."""
+    in memory meanwhile (midway through the benchmark's drain at 100,000 connectors:
+    ~156,000-174,000 records alive at 2,000, 132,000 at 500; 500 cost no CPU, its memory
+    figure was within the spread, and one of its latency runs had a p99 of 4.2 s;
+    bench/RESULTS.md)."""
 
     produce_linger_ms: int = Field(25, ge=0)
     """How long the worker's producer gathers records before a request (librdkafka's
