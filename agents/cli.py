@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .config import ConnectError, Settings, get_settings
 
@@ -97,6 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def trim_heap_periodically(app: Any, interval: float) -> None:
+    """A worker's timer giving freed heap back every ``interval`` s (agents/heap_trim.py)."""
+    from .heap_trim import trimmer
+
+    trim = trimmer()
+    if interval and trim is not None:
+
+        async def trim_heap() -> None:
+            trim()
+
+        app.timer(interval=interval)(trim_heap)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "infra":
         from infra.local.__main__ import main as infra_main
@@ -112,6 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         from .gc_policy import install as install_gc_policy
 
         install_gc_policy()
+        trim_heap_periodically(app, get_settings().heap_trim_seconds)
 
         sys.argv = [sys.argv[0], "worker", "--loglevel", args.loglevel]
         app.main()  # Faust's own command line; exits the process

@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     state: 2.6 against 10.8 KB a connector, `python -m bench.steady_state`), and decoded
     again at their next message: memory bounded by this rather than by the fleet, for CPU
     (at 100,000 connectors, ~18 % more CPU per event than with all decoded; bench/RESULTS.md)."""
+    heap_trim_seconds: float = Field(60.0, ge=0)
+    """How often the worker gives freed heap back to the system (glibc's malloc_trim;
+    agents/heap_trim.py), so that its RSS comes down after a backlog; 0: never."""
     grace_seconds: float = Field(120.0, ge=0)
     """Late data within this corrects its bucket or window; must exceed the sample interval."""
     watermark_interval_seconds: float = Field(1.0, gt=0)
