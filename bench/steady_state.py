@@ -106,7 +106,7 @@ def timeline(chargers: int, hours: float, seed: int) -> None:
     rng = random.Random(seed)
     sites = [SiteTimeline() for _ in range(max(1, chargers // 10))]
     ports = [(tl, f"C{i}-{n}", f"1/{c}") for i, tl in enumerate(sites) for n in range(10) for c in (1, 2)]
-    classes = list(StatusClass)[:5]  # UNKNOWN is derived, not reported
+    classes = [c for c in StatusClass if c is not StatusClass.UNKNOWN]  # derived, never reported
     start, minute = 1_764_892_800_000, 60_000
     for tl, charger, connector in ports:
         record_status(tl, charger, connector, start, StatusClass.AVAILABLE)
