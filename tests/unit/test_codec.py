@@ -62,6 +62,28 @@ def test_a_bundle_round_trips_through_the_stage_2_topic() -> None:
     assert codec.decode_stage2(codec.encode_bundle([c, change, offline])) == [c, change, offline]
 
 
+def test_items_of_different_bundles_share_their_ids() -> None:
+    """A site's state keeps them: one copy each, not one per item decoded."""
+    site, evse = "site-" + "0042", "charger-0042-01/" + "1"
+    first, second = (
+        codec.decode_stage2(
+            codec.encode_bundle(
+                [
+                    Contribution(site, start, evse, 3, 12.5, ((start + 1_000, 7200.0),), None, True),
+                    Change(site, "charger-0042-01", start, "1/1", CLASSES[0]),
+                ]
+            )
+        )
+        for start in (60_000, 120_000)
+    )
+    c1, c2 = first[0], second[0]
+    assert isinstance(c1, Contribution) and isinstance(c2, Contribution)
+    assert c1.site_id is c2.site_id and c1.evse_key is c2.evse_key
+    ch1, ch2 = first[1], second[1]
+    assert isinstance(ch1, Change) and isinstance(ch2, Change)
+    assert ch1.charger_id is ch2.charger_id and ch1.connector is ch2.connector
+
+
 CONTRIBUTION = Contribution("S", 60_000, "C/1", 3, 12.5, ((61_000, 7200.0),), None, True)
 # The same as the stage-2 topic held it in layout 1 (and before bundles, one per record).
 LAYOUT_1_CONTRIBUTION = {
