@@ -130,11 +130,9 @@ class Settings(BaseSettings):
     batch_max_records: int = Field(2000, gt=0)
     """Records per fetch, so per batch (one stream event; agents/consumer.py): enough to
     spread the per-batch costs thin, few enough that a batch takes a fraction of a second.
-    Under a backlog up to 64 batches queue per agent, so this also bounds the input held
-    in memory meanwhile (midway through the benchmark's drain at 100,000 connectors:
-    ~156,000-174,000 records alive at 2,000, 132,000 at 500; 500 cost no CPU, its memory
-    figure was within the spread, and one of its latency runs had a p99 of 4.2 s;
-    bench/RESULTS.md)."""
+    Stage 1's batches merge what a partition's topics fetched, so they can be larger. At
+    500 no CPU cost, a memory figure within the spread and one latency run with a p99 of
+    4.2 s (bench/RESULTS.md, session 11)."""
 
     produce_linger_ms: int = Field(25, ge=0)
     """How long the worker's producer gathers records before a request (librdkafka's
