@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from .config import ConnectError, Settings, get_settings
 
@@ -98,19 +97,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def trim_heap_periodically(app: Any, interval: float) -> None:
-    """A worker's timer giving freed heap back every ``interval`` s (agents/heap_trim.py)."""
-    from .heap_trim import trimmer
-
-    trim = trimmer()
-    if interval and trim is not None:
-
-        async def trim_heap() -> None:
-            trim()
-
-        app.timer(interval=interval)(trim_heap)
-
-
 def _run(args: argparse.Namespace) -> int:
     if args.command == "infra":
         from infra.local.__main__ import main as infra_main
@@ -124,9 +110,10 @@ def _run(args: argparse.Namespace) -> int:
         from . import streams, views  # noqa: F401 - registers the agents and web pages
         from .app import app
         from .gc_policy import install as install_gc_policy
+        from .heap_trim import trim_periodically
 
         install_gc_policy()
-        trim_heap_periodically(app, get_settings().heap_trim_seconds)
+        trim_periodically(app, get_settings().heap_trim_seconds)
 
         sys.argv = [sys.argv[0], "worker", "--loglevel", args.loglevel]
         app.main()  # Faust's own command line; exits the process

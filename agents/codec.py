@@ -382,7 +382,7 @@ def _timeline(d: dict[str, Any]) -> SiteTimeline:
 def _windows_reader(stored: list[str]) -> Callable[[list[list[int]]], array[int]]:
     """Layout 2's windows, each [length, start, excluded ms, ms per class in ``stored``' order]."""
     if stored == _CLASS_VALUES:
-        return lambda doc: array("q", [v for w in doc for v in w])
+        return _flat
     return lambda doc: _flat(
         _window(n, start, excl, zip(stored, ms, strict=True)) for n, start, excl, *ms in doc
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
+from typing import Any
 
 
 def trimmer() -> Callable[[], object] | None:
@@ -23,3 +24,14 @@ def trimmer() -> Callable[[], object] | None:
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return lambda: trim(0)
+
+
+def trim_periodically(app: Any, interval_s: float) -> None:
+    """A worker's timer (a Faust app's) giving freed heap back every ``interval_s``; none at 0."""
+    trim = trimmer()
+    if interval_s and trim is not None:
+
+        async def trim_heap() -> None:
+            trim()
+
+        app.timer(interval=interval_s)(trim_heap)

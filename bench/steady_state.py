@@ -23,6 +23,8 @@ import random
 import statistics
 import time
 import tracemalloc
+from collections.abc import Callable
+from typing import TypeVar
 
 from agents.codec import SiteEntry, decode_charger, decode_site, encode_charger, encode_site
 from agents.config import get_settings
@@ -32,6 +34,8 @@ from agents.domain.charger import ChargerState, apply_meter_message
 from agents.domain.site_timeline import FoldRules, SiteTimeline, fold, record_status
 from agents.domain.status import StatusClass
 from agents.simulator import SimConfig, messages
+
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,11 +86,7 @@ def stage_one(args: argparse.Namespace) -> None:
             handled += 1
         cpu += time.process_time() - started
     encoded = [encode_charger(s) for s in states.values()]
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    decoded = [decode_charger(raw) for raw in encoded]
-    heap = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
+    decoded, heap = _decoded(lambda: [decode_charger(raw) for raw in encoded])
     connectors = sum(len(s.evses) for s in decoded)
     held = [len(e.points) for s in decoded for e in s.evses.values()]
     print(
@@ -122,16 +122,21 @@ def timeline(chargers: int, hours: float, seed: int) -> None:
         cpu += time.process_time() - started
         folds += len(ports)
     encoded = [encode_site(SiteEntry(timeline=tl)) for tl in sites]
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    decoded = [decode_site(raw, "S").timeline for raw in encoded]
-    heap = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
+    _, heap = _decoded(lambda: [decode_site(raw, "S").timeline for raw in encoded])
     print(f"availability timeline: {len(ports)} connectors, {hours:g} hours of event time")
     print(f"encoded timeline per connector: {sum(map(len, encoded)) / len(ports):,.0f} bytes")
     print(f"decoded timeline per connector (Python heap): {heap / len(ports):,.0f} bytes")
     print(f"fold CPU per connector and minute: {cpu / folds * 1e6:.1f} us")
-    assert len(decoded) == len(sites)
+
+
+def _decoded(decode: Callable[[], list[T]]) -> tuple[list[T], int]:
+    """What ``decode`` returns, and the heap it holds (tracemalloc)."""
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    values = decode()
+    heap = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return values, heap
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from agents.app import create_app
-from agents.cli import trim_heap_periodically
 from agents.config import Settings
-from agents.heap_trim import trimmer
+from agents.heap_trim import trim_periodically, trimmer
 
 
 def test_malloc_trim_is_found_and_returns() -> None:
@@ -19,7 +18,7 @@ def test_malloc_trim_is_found_and_returns() -> None:
 def test_the_worker_trims_on_a_timer_unless_told_not_to() -> None:
     app = create_app(Settings(app_id="heap-trim-test"))
     before = len(app._app_tasks)
-    trim_heap_periodically(app, 0)
+    trim_periodically(app, 0)
     assert len(app._app_tasks) == before
-    trim_heap_periodically(app, 60)
+    trim_periodically(app, 60)
     assert len(app._app_tasks) == before + 1
