@@ -1,6 +1,7 @@
 """The worker's HTTP endpoints (on Faust's web server, CHARGESTREAM_WEB_HOST:WEB_PORT) and
 the gauges computed for a scrape: /metrics, /healthz (the process serves requests),
-/readyz (partitions assigned, table recovery done, not rebalancing)."""
+/readyz (partitions assigned, table recovery done, not rebalancing), /debug/consumer (the
+consumer's and table recovery's state, agents/consumer_state.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from .app import app
 from .consumer import RewindingConsumer
+from .consumer_state import describe
 from .held_state import settled_offsets
 from .metrics import metrics
 from .topics import settings
@@ -35,10 +37,24 @@ async def healthz(web: Any, request: Any) -> Any:
 @app.page("/readyz")
 async def readyz(web: Any, request: Any) -> Any:
     assigned = len(app.consumer.assignment()) if app.consumer else 0
-    recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    recovered = recovery.completed.is_set()
     ready = bool(assigned) and recovered and not app.rebalancing
-    body = {"ready": ready, "assigned_partitions": assigned, "recovered": recovered}
+    body = {
+        "ready": ready,
+        "assigned_partitions": assigned,
+        "recovered": recovered,
+        "rebalancing": app.rebalancing,
+        # Why a worker is not ready: changelog records still to read, and whether it reads.
+        "in_recovery": recovery.in_recovery,
+        "changelog_records_to_recover": sum(max(0, n) for n in recovery.active_remaining().values()),
+    }
     return web.json(body, status=200 if ready else 503)
+
+
+@app.page("/debug/consumer")
+async def consumer_state(web: Any, request: Any) -> Any:
+    return web.json(describe(app))
 
 
 def _update_lag() -> None:

@@ -140,7 +140,10 @@ def _run(
     try:
         if disturb is not None:
             worker = disturb(worker, env, tmp / run)
-        wait_for(lambda: _done(data, env, session, worker), 300, f"run {run} to finish", interval=2)
+        try:
+            wait_for(lambda: _done(data, env, session, worker), 300, f"run {run} to finish", interval=2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{_why_not_done(data, env, session, worker)}") from None
         time.sleep(3)  # writes of the last messages
         snap = Snapshot.take(data, env, session)
         snap.late = [*_late(worker, "the worker at the end"), *late_before]
@@ -178,6 +181,44 @@ def _done(data: Input, env: dict[str, str], session: Any, worker: Worker) -> boo
     folded = {r.site_id for r in windows if r.window_s == 60 and _window_end(r) >= data.end_ms}
     buckets = list(session.execute(f"SELECT final FROM {ks}.site_power_1m"))
     return folded >= set(SITES) and bool(buckets) and all(r.final for r in buckets)
+
+
+def _why_not_done(data: Input, env: dict[str, str], session: Any, worker: Worker) -> str:
+    """What a run that did not finish had got to: a diagnosis for the timeout."""
+    ks = env["CHARGESTREAM_CASSANDRA_KEYSPACE"]
+    ends: dict[str, int] = {}
+    for r in session.execute(f"SELECT site_id, window_s, window_start FROM {ks}.site_availability"):
+        if r.window_s == 60:
+            ends[r.site_id] = max(ends.get(r.site_id, 0), _window_end(r))
+    behind = {s: data.end_ms - ends.get(s, 0) for s in SITES if ends.get(s, 0) < data.end_ms}
+    open_buckets = [
+        (r.site_id, r.bucket_start)
+        for r in session.execute(f"SELECT * FROM {ks}.site_power_1m")
+        if not r.final
+    ]
+    pages = {}
+    for page in ("readyz", "debug/consumer"):
+        try:
+            pages[page] = worker.metrics(page)
+        except OSError as exc:  # a 503 (not ready) is an HTTPError, with the page as its body
+            pages[page] = f"{exc}: {getattr(exc, 'read', lambda: b'')()!r}"
+    try:
+        events = f"{_metric_sum(worker.metrics(), 'chargestream_events_total'):.0f}"
+    except OSError as exc:
+        events = repr(exc)
+    log = worker.log()
+    worker.proc.send_signal(signal.SIGUSR1)  # Faust's worker logs every thread's and task's stack
+    time.sleep(2)
+    return "\n".join(
+        [
+            f"sites whose availability ends short of the input (ms short): {behind}",
+            f"site buckets not final: {len(open_buckets)} {sorted(open_buckets)[:5]}",
+            f"events processed: {events}",
+            *(f"/{page}: {body}" for page, body in pages.items()),
+            f"worker log (tail; the stacks of its tasks follow in {worker.log_path}):",
+            log,
+        ]
+    )
 
 
 def _window_end(row: Any) -> int:
@@ -291,6 +332,20 @@ def reference(
     def sigterm_keeps_everything(worker: Worker, env: dict[str, str]) -> None:
         """SIGTERM: the worker exits 0 within the bound, every input offset committed and
         its table state sent, so a new worker on a fresh state directory has nothing to redo."""
+        ready = orjson.loads(worker.metrics("readyz"))  # before: ready, and the body says why
+        assert ready["assigned_partitions"] > 0, ready
+        assert {k: ready[k] for k in ("ready", "recovered", "rebalancing", "in_recovery")} == {
+            "ready": True,
+            "recovered": True,
+            "rebalancing": False,
+            "in_recovery": False,
+        }, ready
+        assert ready["changelog_records_to_recover"] == 0, ready
+        # The diagnosis page reads Faust's and aiokafka's private state: all of it readable.
+        state = orjson.loads(worker.metrics("debug/consumer"))
+        assert not [k for k, v in state.items() if str(v).startswith("unavailable")], state
+        assert state["recovery_completed"] and not state["recovery_remaining"], state
+        assert set(state["fetch"]) == set(state["assigned"]), state
         started = time.monotonic()
         worker.proc.send_signal(signal.SIGTERM)
         assert worker.proc.wait(SHUTDOWN_BOUND_S + 10) == 0, worker.log()
