@@ -49,7 +49,9 @@ def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120, ok: bool =
 
 
 class Worker:
-    def __init__(self, env: Mapping[str, str], data_dir: Path, web_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, env: Mapping[str, str], data_dir: Path, web_host: str = "127.0.0.1", loglevel: str = "warn"
+    ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "worker.log"
         self.web_host, self.web_port = web_host, free_port()
@@ -63,7 +65,7 @@ class Worker:
         }
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agents", "worker", "--loglevel", "warn"],
+            [sys.executable, "-m", "agents", "worker", "--loglevel", loglevel],
             cwd=REPO,
             env=full_env,
             stdout=self._log,

@@ -132,18 +132,23 @@ def _run(
     disturb: Disturb | None = None,
     after: Callable[[Worker, dict[str, str]], None] | None = None,
     extra_env: dict[str, str] | None = None,
+    loglevel: str = "warn",
 ) -> Snapshot:
     env = data.env(run, **(extra_env or {}))
     late_before.clear()
     run_cli(env, "agents", "migrate")
-    worker = Worker(env, tmp / run / "w0")
+    worker = Worker(env, tmp / run / "w0", loglevel=loglevel)
     try:
         if disturb is not None:
             worker = disturb(worker, env, tmp / run)
         try:
             wait_for(lambda: _done(data, env, session, worker), 300, f"run {run} to finish", interval=2)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{_why_not_done(data, env, session, worker)}") from None
+            try:
+                why = _why_not_done(data, env, session, worker)
+            except Exception as failed:  # Cassandra down, say: the timeout is the news
+                why = f"(no diagnosis: {failed!r})"
+            raise AssertionError(f"{exc}\n{why}") from None
         time.sleep(3)  # writes of the last messages
         snap = Snapshot.take(data, env, session)
         snap.late = [*_late(worker, "the worker at the end"), *late_before]

@@ -1,0 +1,84 @@
+"""Rebalances under stress: the rebalance fault test, many times, with the second worker
+leaving at a random moment.
+
+tests/integration/test_faults.py lets a second worker join, process input for 2 s and leave
+(SIGTERM). Here it leaves 1-8 s after it was started, so that it joins, recovers, processes
+and leaves at every moment of the first worker's rebalances; each run is compared with the
+undisturbed one as in the fault test. Not part of `make test`: ~35 s a run, and the faults
+it finds are rare (README, known limits). On the local services (`make services`):
+
+    .venv/bin/python -m bench.rebalance_stress --runs 30
+
+Workers log at info level; a failing run keeps their logs under --basetemp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUNS_ENV = "CHARGESTREAM_STRESS_RUNS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--max-life", type=float, default=8.0, help="the second worker's longest life, s")
+    parser.add_argument("--basetemp", default="/tmp/chargestream-rebalance-stress")
+    parser.add_argument("--keep-going", action="store_true", help="go on after a failing run")
+    args = parser.parse_args(argv)
+    os.environ[RUNS_ENV] = str(args.runs)
+    os.environ["CHARGESTREAM_STRESS_MAX_LIFE"] = str(args.max_life)
+    return int(
+        pytest.main(
+            [
+                "-p",
+                "tests.conftest",  # the suite's service fixtures
+                "-p",
+                "tests.integration.test_faults",  # its shared input and undisturbed run
+                "-p",
+                "no:cacheprovider",
+                f"--basetemp={args.basetemp}",
+                *([] if args.keep_going else ["-x"]),
+                "-o",
+                "timeout=900",
+                str(Path(__file__).resolve()),
+            ]
+        )
+    )
+
+
+# Collected only when pytest is pointed at this file (main above): bench/ is not a test path.
+@pytest.mark.parametrize("run", range(int(os.environ.get(RUNS_ENV, "1"))))
+def test_second_worker_leaves_at_a_random_moment(
+    run: int, shared_input: Any, reference: Any, cassandra_session: Any, tmp_path: Path
+) -> None:
+    # Imported here, once pytest has taken the module as a plugin (main above).
+    from tests.integration import test_faults as faults
+    from tests.workers import Worker
+
+    rng = random.Random(run)
+    life_s = rng.uniform(1.0, float(os.environ.get("CHARGESTREAM_STRESS_MAX_LIFE", "8")))
+
+    def rebalance(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
+        faults._started(worker)
+        second = Worker(env, tmp / "w1", loglevel="info")
+        try:
+            time.sleep(life_s)
+        finally:
+            second.stop()
+        return worker
+
+    got = faults._run(shared_input, f"stress{run}", cassandra_session, tmp_path, rebalance, loglevel="info")
+    faults._assert_same(got, reference)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
