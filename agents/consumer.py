@@ -133,9 +133,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         a seek at the moment it resumed the flow). So the changelog partitions recovery
         reads (active ones while it recovers, standby copies always) are sought back to
         after the last record it took; it skips what it has."""
-        recovery = getattr(self.app.tables, "recovery", None)
-        if recovery is None:
-            return
+        recovery = self.app.tables.recovery  # type: ignore[attr-defined]
         targets = changelog_rereads(recovery, self.assignment())
         if not targets:
             return

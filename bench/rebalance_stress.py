@@ -24,7 +24,9 @@ from typing import Any
 
 import pytest
 
+# main passes its options to the test (run by pytest) through these
 RUNS_ENV = "CHARGESTREAM_STRESS_RUNS"
+MAX_LIFE_ENV = "CHARGESTREAM_STRESS_MAX_LIFE"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-going", action="store_true", help="go on after a failing run")
     args = parser.parse_args(argv)
     os.environ[RUNS_ENV] = str(args.runs)
-    os.environ["CHARGESTREAM_STRESS_MAX_LIFE"] = str(args.max_life)
+    os.environ[MAX_LIFE_ENV] = str(args.max_life)
     return int(
         pytest.main(
             [
@@ -65,7 +67,7 @@ def test_second_worker_leaves_at_a_random_moment(
     from tests.workers import Worker
 
     rng = random.Random(run)
-    life_s = rng.uniform(1.0, float(os.environ.get("CHARGESTREAM_STRESS_MAX_LIFE", "8")))
+    life_s = rng.uniform(1.0, float(os.environ.get(MAX_LIFE_ENV, "8")))
 
     def rebalance(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
         faults._started(worker)

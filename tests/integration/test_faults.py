@@ -180,21 +180,27 @@ def _done(data: Input, env: dict[str, str], session: Any, worker: Worker) -> boo
     worker.check_alive()
     ks = env["CHARGESTREAM_CASSANDRA_KEYSPACE"]
     try:
-        windows = session.execute(f"SELECT site_id, window_s, window_start FROM {ks}.site_availability")
+        ends = _availability_ends(session, ks)
     except NoHostAvailable:  # Cassandra just restarted: not done yet, ask again
         return False
-    folded = {r.site_id for r in windows if r.window_s == 60 and _window_end(r) >= data.end_ms}
     buckets = list(session.execute(f"SELECT final FROM {ks}.site_power_1m"))
-    return folded >= set(SITES) and bool(buckets) and all(r.final for r in buckets)
+    folded = all(ends.get(site, 0) >= data.end_ms for site in SITES)
+    return folded and bool(buckets) and all(r.final for r in buckets)
+
+
+def _availability_ends(session: Any, ks: str) -> dict[str, int]:
+    """Site -> where its 1-minute availability windows end so far (ms)."""
+    ends: dict[str, int] = {}
+    for r in session.execute(f"SELECT site_id, window_s, window_start FROM {ks}.site_availability"):
+        if r.window_s == 60:
+            ends[r.site_id] = max(ends.get(r.site_id, 0), _window_end(r))
+    return ends
 
 
 def _why_not_done(data: Input, env: dict[str, str], session: Any, worker: Worker) -> str:
     """What a run that did not finish had got to: a diagnosis for the timeout."""
     ks = env["CHARGESTREAM_CASSANDRA_KEYSPACE"]
-    ends: dict[str, int] = {}
-    for r in session.execute(f"SELECT site_id, window_s, window_start FROM {ks}.site_availability"):
-        if r.window_s == 60:
-            ends[r.site_id] = max(ends.get(r.site_id, 0), _window_end(r))
+    ends = _availability_ends(session, ks)
     behind = {s: data.end_ms - ends.get(s, 0) for s in SITES if ends.get(s, 0) < data.end_ms}
     open_buckets = [
         (r.site_id, r.bucket_start)
