@@ -115,6 +115,8 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             await self._thread.seek_to_beginning(*unseeked)
         streams = {tp: offset or 0 for tp, offset in committed.items() if not self._is_changelog_tp(tp)}
         self.read_from.update(streams)
+        if get_settings().trace_offsets:
+            log.info("generation %s reads from %s", self.app.consumer_generation_id, _named(streams))
         self._sought(committed, merged_in)
         return committed
 
@@ -330,6 +332,21 @@ def settled_offsets_of(message: Any) -> dict[tuple[str, int], int]:
     if isinstance(records, RecordBatch):
         return records.last_offsets()
     return {(message.topic, message.partition): message.offset}
+
+
+def offset_ranges(message: Any) -> dict[str, tuple[int, int, int]]:
+    """Per "topic[partition]" of an event's records: first offset, last offset, how many."""
+    records = getattr(message, "value", None)
+    ranges: dict[str, tuple[int, int, int]] = {}
+    for m in records if isinstance(records, RecordBatch) else (message,):
+        name = f"{m.topic}[{m.partition}]"
+        first, _, count = ranges.get(name, (m.offset, m.offset, 0))
+        ranges[name] = (first, m.offset, count + 1)
+    return ranges
+
+
+def _named(offsets: Mapping[Any, int]) -> dict[str, int]:
+    return {f"{topic}[{partition}]": offset for (topic, partition), offset in offsets.items()}
 
 
 def batch_records(message: Any) -> RecordBatch:

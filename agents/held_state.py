@@ -38,7 +38,8 @@ import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, AppT
 
-from .consumer import RewindingConsumer, settled_offsets_of
+from .config import get_settings
+from .consumer import RewindingConsumer, offset_ranges, settled_offsets_of
 from .metrics import metrics
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,8 @@ class Message(Protocol):
     offset: int
 
 
+_trace_offsets = get_settings().trace_offsets
+
 # (topic, partition) -> the offset of its last settled event. Offsets are committed through
 # these, together with the state the events left: committed offsets and sent state then
 # always meet, and the next owner of a partition neither loses nor repeats an event's effect.
@@ -209,6 +212,8 @@ async def settled(message: Message, *tables: Settles) -> AsyncIterator[None]:
 def _settle(message: Message, tables: tuple[Settles, ...]) -> None:
     for table in tables:
         table.settle()
+    if _trace_offsets:
+        log.info("settled %s", offset_ranges(message))
     for tp, offset in settled_offsets_of(message).items():
         if offset > settled_offsets.get(tp, -1):  # a batch read again after a seek: nothing new
             settled_offsets[tp] = offset
@@ -219,7 +224,11 @@ def unsettled(records: Iterable[Any]) -> list[Any]:
     a stale batch) can deliver again records already handed over; the first delivery may
     still be queued in the stream when the seek decides where to read from, so the second
     one is dropped here, record by record, once the first has settled."""
-    return [r for r in records if r.offset > settled_offsets.get((r.topic, r.partition), -1)]
+    records = list(records)
+    fresh = [r for r in records if r.offset > settled_offsets.get((r.topic, r.partition), -1)]
+    if _trace_offsets and len(fresh) < len(records):
+        log.info("skipped %d records settled already", len(records) - len(fresh))
+    return fresh
 
 
 # Where the held changelog records go (topics.py: the outputs' producer).
@@ -385,8 +394,10 @@ class HeldStateConsumer(RewindingConsumer):
         offsets = {tp: offset for tp, offset in through.items() if tp in revoked}
         for tp in revoked:
             settled_offsets.pop((tp.topic, tp.partition), None)
-        if offsets:
-            await self._commit(offsets)  # the consumer thread's commit: still this generation
+        if offsets and not await self._commit(offsets):  # the consumer thread's: still this generation
+            # Faust's _commit returns False, silently, when the group has moved on: the
+            # state sent above is then ahead of the offsets the next owner reads from.
+            log.warning("hand-over commit refused: the next owner reads again what this worker processed")
 
 
 class HeldStateTransport(aiokafka_driver.Transport):

@@ -15,10 +15,13 @@ Workers log at info level; a failing run keeps their logs under --basetemp.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import random
+import re
 import sys
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +81,50 @@ def test_second_worker_leaves_at_a_random_moment(
             second.stop()
         return worker
 
-    got = faults._run(shared_input, f"stress{run}", cassandra_session, tmp_path, rebalance, loglevel="info")
-    faults._assert_same(got, reference)
+    trace = {"CHARGESTREAM_TRACE_OFFSETS": "true"}  # the workers log the offsets they settle
+    got = faults._run(
+        shared_input, f"stress{run}", cassandra_session, tmp_path, rebalance, extra_env=trace, loglevel="info"
+    )
+    try:
+        faults._assert_same(got, reference)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{offsets_report(tmp_path)}") from None
+
+
+SETTLED = re.compile(r"\] settled (\{.*\})$")
+
+
+def offsets_report(run_dir: Path) -> str:
+    """From the workers' logs (CHARGESTREAM_TRACE_OFFSETS): per topic-partition, the offsets
+    no worker settled below the last one settled (skipped), and those settled more than
+    once (read again: allowed only where no commit covered them)."""
+    settled: dict[str, Counter[int]] = defaultdict(Counter)
+    notes = []
+    for log in sorted(run_dir.rglob("worker.log")):
+        who = log.parent.name
+        for line in log.read_text(errors="replace").splitlines():
+            if m := SETTLED.search(line):
+                for tp, (first, last, _) in ast.literal_eval(m.group(1)).items():
+                    settled[tp].update(range(first, last + 1))
+            elif "hand-over commit refused" in line or "reads from" in line:
+                notes.append(f"{who}: {line}")
+    lines = []
+    for tp, counts in sorted(settled.items()):
+        skipped = [o for o in range(max(counts) + 1) if o not in counts]
+        twice = sorted(o for o, n in counts.items() if n > 1)
+        if skipped or twice:
+            lines.append(f"{tp}: skipped {_spans(skipped)}; settled again {_spans(twice)}")
+    return "\n".join(["offsets (workers' logs):", *(lines or ["every offset settled once"]), *notes])
+
+
+def _spans(offsets: list[int]) -> str:
+    spans: list[list[int]] = []
+    for o in offsets:
+        if spans and o == spans[-1][1] + 1:
+            spans[-1][1] = o
+        else:
+            spans.append([o, o])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans) or "none"
 
 
 if __name__ == "__main__":
