@@ -159,10 +159,11 @@ class Settings(BaseSettings):
     heap_trim_seconds: float = Field(60.0, ge=0)
     """How often the worker gives freed heap back to the system (glibc's malloc_trim;
     agents/heap_trim.py), so that its RSS comes down after a backlog; 0: never."""
-    trace_offsets: bool = False
-    """Log at info which input offsets each event settled, and where each assignment reads
-    from: a line per batch, to tell after a rebalance which records a worker skipped or read
-    twice (`python -m bench.rebalance_stress` sets it and reads them)."""
+    trace_processing: bool = False
+    """Log at info which input offsets each event settled, where each assignment reads from,
+    and each status found out of order or availability change found late: a line per batch,
+    to tell after a rebalance what a worker skipped, read twice or read in another order
+    (`python -m bench.rebalance_stress` sets it and reads them)."""
     grace_seconds: float = Field(120.0, ge=0)
     """Late data within this corrects its bucket or window; must exceed the sample interval."""
     watermark_interval_seconds: float = Field(1.0, gt=0)

@@ -115,7 +115,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             await self._thread.seek_to_beginning(*unseeked)
         streams = {tp: offset or 0 for tp, offset in committed.items() if not self._is_changelog_tp(tp)}
         self.read_from.update(streams)
-        if get_settings().trace_offsets:
+        if get_settings().trace_processing:
             log.info("generation %s reads from %s", self.app.consumer_generation_id, _named(streams))
         self._sought(committed, merged_in)
         return committed

@@ -178,7 +178,7 @@ class Message(Protocol):
     offset: int
 
 
-_trace_offsets = get_settings().trace_offsets
+_trace_processing = get_settings().trace_processing
 
 # (topic, partition) -> the offset of its last settled event. Offsets are committed through
 # these, together with the state the events left: committed offsets and sent state then
@@ -212,7 +212,7 @@ async def settled(message: Message, *tables: Settles) -> AsyncIterator[None]:
 def _settle(message: Message, tables: tuple[Settles, ...]) -> None:
     for table in tables:
         table.settle()
-    if _trace_offsets:
+    if _trace_processing:
         log.info("settled %s", offset_ranges(message))
     for tp, offset in settled_offsets_of(message).items():
         if offset > settled_offsets.get(tp, -1):  # a batch read again after a seek: nothing new
@@ -226,7 +226,7 @@ def unsettled(records: Iterable[Any]) -> list[Any]:
     one is dropped here, record by record, once the first has settled."""
     records = list(records)
     fresh = [r for r in records if r.offset > settled_offsets.get((r.topic, r.partition), -1)]
-    if _trace_offsets and len(fresh) < len(records):
+    if _trace_processing and len(fresh) < len(records):
         log.info("skipped %d records settled already", len(records) - len(fresh))
     return fresh
 

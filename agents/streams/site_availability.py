@@ -6,6 +6,7 @@ edge (so windows close on the clock through the watermark timer, with no new dat
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -37,6 +38,7 @@ from agents.topics import (
     site_status,
 )
 
+log = logging.getLogger(__name__)
 WINDOWS_MS = tuple(w * 1000 for w in settings.availability_windows_seconds)
 Notices = list[tuple[TrackedAlert, Any]]
 
@@ -50,6 +52,8 @@ async def on_change(
     entry.partition = partition
     if not apply_change(entry.timeline, change):
         metrics.status_changes.labels("late").inc()
+        if settings.trace_processing:
+            log.info("change late: %s at %d, folded to %d", change, change.ts_ms, entry.timeline.folded_to)
     notices = await _current(rt, entry, change.site_id, change.ts_ms, low_watermark_ms)
     site_entries.set(key, entry)
     await publish(rt, notices)

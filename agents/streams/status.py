@@ -84,6 +84,8 @@ def _apply(s: ChargerStatus, env: Envelope, rules: AlertRules) -> _Outbox:
     for e in status_events(env):
         current = on_status(s, e, rules)
         metrics.status_changes.labels("current" if current else "out_of_order").inc()
+        if not current and settings.trace_processing:
+            log.info("status out of order: %s %d/%d at %d", e.charger_id, e.evse_id, e.connector_id, e.ts_ms)
         out.history.append(records.connector_status_record(s.site_id, e, env.received_at_ms, current))
         out.classes(e.ts_ms, e.evse_id, e.connector_id, changed=current)
     for f in fault_events(env):

@@ -1,4 +1,4 @@
-"""The offsets trace (CHARGESTREAM_TRACE_OFFSETS): what an event covers, and the stress
+"""The offsets trace (CHARGESTREAM_TRACE_PROCESSING): what an event covers, and the stress
 tool's reading of it (skipped and re-read offsets)."""
 
 from __future__ import annotations
