@@ -164,8 +164,8 @@ late_before: list[str] = []
 
 
 def _late(worker: Worker, who: str) -> list[str]:
-    """What the worker found late (none is expected: GRACE_S is longer than the input); a
-    diagnosis for a comparison that fails."""
+    """What the worker found late (no input is: GRACE_S is longer than it; offline changes
+    found once it ends may be); a diagnosis for a comparison that fails."""
     try:
         page = worker.metrics()
     except OSError as exc:
@@ -393,7 +393,9 @@ def _assert_same(got: Snapshot, want: Snapshot) -> None:
         problems += _differences(f"topic {name}", set(mine), set(records))
         problems += [f"topic {name} {k}: {mine[k]} != undisturbed {records[k]}" for k in sorted(changed)[:3]]
     if problems:
-        problems += ["late input (a diagnosis; expected none):", *got.late]
+        # Chargers found offline once the input ends may reach stage 2 after its last fold
+        # (0-96 late changes in runs that agree): a figure to compare, not an error.
+        problems += ["late input (a diagnosis), this run:", *got.late, "undisturbed:", *want.late]
     assert not problems, "differs from the undisturbed run:\n" + "\n".join(problems)
 
 
