@@ -334,15 +334,23 @@ def settled_offsets_of(message: Any) -> dict[tuple[str, int], int]:
     return {(message.topic, message.partition): message.offset}
 
 
-def offset_ranges(message: Any) -> dict[str, tuple[int, int, int]]:
-    """Per "topic[partition]" of an event's records: first offset, last offset, how many."""
+def offset_spans(records: Iterable[Any]) -> dict[str, list[tuple[int, int]]]:
+    """Per "topic[partition]", the records' offsets as (first, last) runs in the order met:
+    one run for a batch read straight on, more when it skips or goes back."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for m in records:
+        runs = spans.setdefault(f"{m.topic}[{m.partition}]", [])
+        if runs and runs[-1][1] + 1 == m.offset:
+            runs[-1] = (runs[-1][0], m.offset)
+        else:
+            runs.append((m.offset, m.offset))
+    return spans
+
+
+def event_records(message: Any) -> tuple[Any, ...]:
+    """The records of an event: a batch's, or the message itself."""
     records = getattr(message, "value", None)
-    ranges: dict[str, tuple[int, int, int]] = {}
-    for m in records if isinstance(records, RecordBatch) else (message,):
-        name = f"{m.topic}[{m.partition}]"
-        first, _, count = ranges.get(name, (m.offset, m.offset, 0))
-        ranges[name] = (first, m.offset, count + 1)
-    return ranges
+    return records if isinstance(records, RecordBatch) else (message,)
 
 
 def _named(offsets: Mapping[Any, int]) -> dict[str, int]:

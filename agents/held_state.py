@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -39,7 +39,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, AppT
 
 from .config import get_settings
-from .consumer import RewindingConsumer, offset_ranges, settled_offsets_of
+from .consumer import RewindingConsumer, event_records, offset_spans, settled_offsets_of
 from .metrics import metrics
 
 log = logging.getLogger(__name__)
@@ -213,21 +213,21 @@ def _settle(message: Message, tables: tuple[Settles, ...]) -> None:
     for table in tables:
         table.settle()
     if _trace_processing:
-        log.info("settled %s", offset_ranges(message))
+        log.info("settled %s", offset_spans(event_records(message)))
     for tp, offset in settled_offsets_of(message).items():
         if offset > settled_offsets.get(tp, -1):  # a batch read again after a seek: nothing new
             settled_offsets[tp] = offset
 
 
-def unsettled(records: Iterable[Any]) -> list[Any]:
+def unsettled(records: Sequence[Any]) -> list[Any]:
     """The records not settled yet in this assignment. A seek (the end of table recovery,
     a stale batch) can deliver again records already handed over; the first delivery may
     still be queued in the stream when the seek decides where to read from, so the second
     one is dropped here, record by record, once the first has settled."""
-    records = list(records)
     fresh = [r for r in records if r.offset > settled_offsets.get((r.topic, r.partition), -1)]
-    if _trace_processing and len(fresh) < len(records):
-        log.info("skipped %d records settled already", len(records) - len(fresh))
+    if _trace_processing and len(fresh) < len(records):  # in its event's "settled" line too
+        kept = {id(r) for r in fresh}
+        log.info("skipped %s settled already", offset_spans(r for r in records if id(r) not in kept))
     return fresh
 
 

@@ -97,7 +97,9 @@ def test_second_worker_leaves_at_a_random_moment(
 
 
 NOTES = ("hand-over commit refused", "reads from", "status out of order", "change late")
-SETTLED = re.compile(r"\] settled (\{.*\})$")
+# "settled {tp: spans}" lists an event's records; "skipped {tp: spans} settled already" those
+# of them it did not process (delivered again after a seek)
+TRACED = re.compile(r"\] (settled|skipped) (\{.*\})(?: settled already)?$")
 
 
 def offsets_report(run_dir: Path) -> str:
@@ -109,14 +111,18 @@ def offsets_report(run_dir: Path) -> str:
     for log in sorted(run_dir.rglob("worker.log")):
         who = log.parent.name
         for line in log.read_text(errors="replace").splitlines():
-            if m := SETTLED.search(line):
-                for tp, (first, last, _) in ast.literal_eval(m.group(1)).items():
-                    settled[tp].update(range(first, last + 1))
+            if m := TRACED.search(line):
+                for tp, spans in ast.literal_eval(m.group(2)).items():
+                    offsets = Counter(o for first, last in spans for o in range(first, last + 1))
+                    if m.group(1) == "settled":
+                        settled[tp].update(offsets)
+                    else:
+                        settled[tp].subtract(offsets)
             elif any(note in line for note in NOTES):
                 notes.append(f"{who}: {line}")
     lines = []
     for tp, counts in sorted(settled.items()):
-        skipped = [o for o in range(max(counts) + 1) if o not in counts]
+        skipped = [o for o in range(max(counts) + 1) if counts[o] <= 0]
         twice = sorted(o for o, n in counts.items() if n > 1)
         if skipped or twice:
             lines.append(f"{tp}: skipped {_spans(skipped)}; settled again {_spans(twice)}")
