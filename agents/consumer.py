@@ -100,7 +100,9 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         # seek to the committed offsets again (getmany does, as for a stale batch).
         self._reseek = False
         self._merged_in = 0  # records put into the merge so far (seeks check for new ones)
-        self._time_order: TimeOrder[TP, Message] = TimeOrder(lambda m: m.timestamp, MAX_WAIT_S)
+        self._time_order: TimeOrder[TP, Message] = TimeOrder(
+            lambda m: m.timestamp, lambda m: m.offset, MAX_WAIT_S
+        )
         # Where each stream partition's reading began at its last seek to the committed
         # offsets (0: from the beginning): before any record of it is processed, all from
         # there on is still to do, however far the fetches have got (views.unprocessed).

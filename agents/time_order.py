@@ -14,6 +14,13 @@ until its next fetch arrives: what it holds may come first. So that a partition 
 not move (an unreachable leader) cannot stop the rest for good, a group that has waited
 ``max_wait_s`` goes on without it.
 
+A topic-partition's records are kept in offset order, each once: records that go back to
+an offset already buffered mean the fetcher was sought back (a seek takes effect in the
+consumer's thread before the consumer can drop the buffer), and replace what is buffered
+from that offset on. Appended after it instead, a batch held some records twice and others
+out of order: a status applied again after a newer one became a history row with
+``current = false`` (the rebalance stress, 2026-12-06).
+
 Pure: the consumer (agents/consumer.py) feeds it and says what is left on the broker.
 """
 
@@ -29,15 +36,23 @@ K = TypeVar("K", bound=Hashable)
 
 
 class TimeOrder(Generic[K, R]):
-    def __init__(self, timestamp: Callable[[R], float], max_wait_s: float) -> None:
-        self._timestamp = timestamp
+    def __init__(
+        self, timestamp: Callable[[R], float], offset: Callable[[R], int], max_wait_s: float
+    ) -> None:
+        self._timestamp, self._offset = timestamp, offset
         self.max_wait_s = max_wait_s
         self._buffers: dict[K, deque[R]] = {}
         self._waiting_since: dict[Hashable, float] = {}  # group -> when it began to wait
 
     def add(self, key: K, records: Sequence[R]) -> None:
-        """Records of one topic-partition, in offset order, after those added before."""
-        self._buffers.setdefault(key, deque()).extend(records)
+        """Records of one topic-partition, in offset order: after those added before, or,
+        when they go back, in place of those buffered from their first offset on."""
+        buffer = self._buffers.setdefault(key, deque())
+        if records and buffer:
+            first = self._offset(records[0])
+            while buffer and self._offset(buffer[-1]) >= first:
+                buffer.pop()
+        buffer.extend(records)
 
     def drop(self, key: K) -> bool:
         """The topic-partition was sought, paused or revoked: what it buffered is stale.

@@ -8,7 +8,7 @@ Rec = tuple[str, int, float]  # (topic, offset, timestamp)
 
 
 def _order() -> TimeOrder[str, Rec]:
-    return TimeOrder(lambda r: r[2], max_wait_s=1.0)
+    return TimeOrder(lambda r: r[2], lambda r: r[1], max_wait_s=1.0)
 
 
 def _recs(topic: str, *stamps: float) -> list[Rec]:
@@ -75,7 +75,7 @@ def test_a_topic_read_to_its_end_does_not_hold_the_others() -> None:
 
 
 def test_groups_wait_independently_and_drop_forgets_a_buffer() -> None:
-    o: TimeOrder[tuple[str, int], Rec] = TimeOrder(lambda r: r[2], max_wait_s=1.0)
+    o: TimeOrder[tuple[str, int], Rec] = TimeOrder(lambda r: r[2], lambda r: r[1], max_wait_s=1.0)
     o.add(("m", 0), [("m", 0, 1.0)])
     o.add(("m", 1), [("m", 0, 1.0)])
     assert o.take(0, [("m", 0), ("s", 0)], lambda k: k == ("s", 0), now=0) == []
@@ -84,3 +84,20 @@ def test_groups_wait_independently_and_drop_forgets_a_buffer() -> None:
     assert o.held(("m", 0)) == 0
     assert not o.drop(("m", 0))
     assert o.take(0, [("m", 0), ("s", 0)], lambda k: True, now=5) == []
+
+
+def test_records_read_again_replace_those_buffered_from_their_offset_on() -> None:
+    # The fetcher was sought back while the merge held records of its topic-partition:
+    # each record once, in offset order (appended, 2-3 were held twice and 1 after 3).
+    o = _order()
+    o.add("meter", [("meter", 2, 2.0), ("meter", 3, 3.0)])
+    o.add("meter", [("meter", 1, 1.0), ("meter", 2, 2.0), ("meter", 3, 3.0), ("meter", 4, 4.0)])
+    assert [r[1] for r in o.take(0, ["meter"], lambda k: False, now=0)] == [1, 2, 3, 4]
+
+
+def test_records_after_those_buffered_are_appended() -> None:
+    o = _order()
+    o.add("meter", [("meter", 2, 2.0)])
+    o.add("meter", [("meter", 3, 3.0)])
+    o.add("meter", [])
+    assert [r[1] for r in o.take(0, ["meter"], lambda k: False, now=0)] == [2, 3]
