@@ -147,7 +147,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             log.warning("changelog partitions not sought again (%r); recovery will seek", exc)
             return
         if recovery.in_recovery:
-            log.info("table recovery reads again from %s", {f"{t}[{p}]": o for (t, p), o in targets.items()})
+            log.info("table recovery reads again from %s", _named(targets))
 
     async def _seek(self, partition: TP, offset: int) -> None:
         merged_in = self._merged_in
@@ -304,10 +304,6 @@ class RecordBatch(tuple[Message, ...]):
 
     __slots__ = ()
 
-    def last_offsets(self) -> dict[tuple[str, int], int]:
-        """(topic, partition) -> the offset of its last record here."""
-        return {(m.topic, m.partition): m.offset for m in self}
-
 
 def _batch(tp: TP, messages: list[Message]) -> ConsumerMessage:
     last = messages[-1]
@@ -330,23 +326,27 @@ def _batch(tp: TP, messages: list[Message]) -> ConsumerMessage:
 
 def settled_offsets_of(message: Any) -> dict[tuple[str, int], int]:
     """(topic, partition) -> the last offset an event covers: a batch's records, or itself."""
-    records = getattr(message, "value", None)
-    if isinstance(records, RecordBatch):
-        return records.last_offsets()
-    return {(message.topic, message.partition): message.offset}
+    return {(m.topic, m.partition): m.offset for m in event_records(message)}
 
 
 def offset_spans(records: Iterable[Any]) -> dict[str, list[tuple[int, int]]]:
-    """Per "topic[partition]", the records' offsets as (first, last) runs in the order met:
+    """Per "topic[partition]", the records' offsets as runs in the order met (offset_runs):
     one run for a batch read straight on, more when it skips or goes back."""
-    spans: dict[str, list[tuple[int, int]]] = {}
+    offsets: dict[str, list[int]] = {}
     for m in records:
-        runs = spans.setdefault(f"{m.topic}[{m.partition}]", [])
-        if runs and runs[-1][1] + 1 == m.offset:
-            runs[-1] = (runs[-1][0], m.offset)
+        offsets.setdefault(f"{m.topic}[{m.partition}]", []).append(m.offset)
+    return {tp: offset_runs(o) for tp, o in offsets.items()}
+
+
+def offset_runs(offsets: Iterable[int]) -> list[tuple[int, int]]:
+    """Offsets as (first, last) runs of consecutive ones, in the order given."""
+    runs: list[tuple[int, int]] = []
+    for o in offsets:
+        if runs and runs[-1][1] + 1 == o:
+            runs[-1] = (runs[-1][0], o)
         else:
-            runs.append((m.offset, m.offset))
-    return spans
+            runs.append((o, o))
+    return runs
 
 
 def event_records(message: Any) -> tuple[Any, ...]:

@@ -226,8 +226,8 @@ def unsettled(records: Sequence[Any]) -> list[Any]:
     one is dropped here, record by record, once the first has settled."""
     fresh = [r for r in records if r.offset > settled_offsets.get((r.topic, r.partition), -1)]
     if _trace_processing and len(fresh) < len(records):  # in its event's "settled" line too
-        kept = {id(r) for r in fresh}
-        log.info("skipped %s settled already", offset_spans(r for r in records if id(r) not in kept))
+        again = [r for r in records if r.offset <= settled_offsets.get((r.topic, r.partition), -1)]
+        log.info("skipped %s settled already", offset_spans(again))
     return fresh
 
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from agents.consumer import offset_runs
+
 # main passes its options to the test (run by pytest) through these
 RUNS_ENV = "CHARGESTREAM_STRESS_RUNS"
 MAX_LIFE_ENV = "CHARGESTREAM_STRESS_MAX_LIFE"
@@ -130,13 +132,7 @@ def offsets_report(run_dir: Path) -> str:
 
 
 def _spans(offsets: list[int]) -> str:
-    spans: list[list[int]] = []
-    for o in offsets:
-        if spans and o == spans[-1][1] + 1:
-            spans[-1][1] = o
-        else:
-            spans.append([o, o])
-    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans) or "none"
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in offset_runs(offsets)) or "none"
 
 
 if __name__ == "__main__":
