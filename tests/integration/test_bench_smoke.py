@@ -40,9 +40,9 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
         timeout=500,
     )
     text = results.read_text()
-    for variant in ("a", "b", "c", "d1", "d2"):
+    for variant in ("a", "b", "c", "d1", "d1b", "d2"):
         assert f"| {variant} |" in text, text
-    assert all(f"a/{v} =" in text for v in ("b", "c", "d1", "d2")), text
+    assert all(f"a/{v} =" in text for v in ("b", "c", "d1", "d1b", "d2")), text
     # A variant that stalls is recorded as such instead of its row and a2/a. Two workers
     # did stall after their first rebalance (also on 2,000 events) until agents/consumer.py
     # rewound partitions with no committed offset; a stall is still a finding, not a crash.
