@@ -9,6 +9,13 @@ agents/sinks/timeseries.py). So after each full collection its survivors are fro
 since: 10-25 ms each. A frozen object that later becomes part of cyclic garbage would stay,
 so every ``full_scan_every_s`` the frozen objects are released and one full collection
 traverses everything again: one long pause per period instead of one per ~10 s.
+
+Young collections come every 10,000 allocations net, not CPython's 700. A batch of a
+few thousand records keeps tens of thousands of objects alive while it is processed; at 700
+the young collections promoted them, and the older generations then traversed them again
+(and froze them) before they died. The worker's collections took 5.3-6.0 s of ~50 CPU s for
+300,000 events at 700, 4.1-4.6 s at 10,000 (bench/RESULTS.md, session 14); each young one
+takes ~5 ms. Larger thresholds saved little more and pause longer (~70 ms at 100,000).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 FULL_SCAN_EVERY_S = 600.0
+THRESHOLDS = (10_000, 20, 20)  # allocations net per young collection; young, then middle, per older one
 
 
 class FreezeAfterFullCollection:
@@ -40,6 +48,7 @@ class FreezeAfterFullCollection:
 
 def install(full_scan_every_s: float = FULL_SCAN_EVERY_S) -> FreezeAfterFullCollection:
     """For a worker process (not a library import: it changes the whole process's GC)."""
+    gc.set_threshold(*THRESHOLDS)
     policy = FreezeAfterFullCollection(full_scan_every_s)
     gc.callbacks.append(policy)
     return policy

@@ -70,3 +70,16 @@ def test_cyclic_garbage_of_frozen_objects_is_collected_after_the_release() -> No
     finally:
         gc.callbacks.remove(policy)
         gc.unfreeze()
+
+
+def test_install_sets_the_young_threshold_and_the_policy() -> None:
+    from agents.gc_policy import THRESHOLDS, install
+
+    before = gc.get_threshold()
+    policy = install()
+    try:
+        assert gc.get_threshold() == THRESHOLDS
+        assert policy in gc.callbacks
+    finally:
+        gc.callbacks.remove(policy)
+        gc.set_threshold(*before)
