@@ -32,8 +32,13 @@ RAW: dict[str, Any] = {
 }
 RAW_TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}  # bytes types mean the raw codec
 
-# Stage 1 reads every input topic and the clock ticks, all co-partitioned by charger.
+# Stage 1 reads every input topic and the clock ticks, all co-partitioned by charger. Its
+# events are merged batches of a partition's topics, thousands of records each under a
+# backlog, so its queue holds fewer of them than stage 2's (agents/app.py): a bound on the
+# input held in memory (bench/RESULTS.md, session 14).
+STAGE1_QUEUE_EVENTS = 16
 charger_input = app.topic(*settings.meter_topics, *settings.status_topics, settings.ticks_topic, **RAW)
+charger_input.maxsize = STAGE1_QUEUE_EVENTS  # app.topic takes maxsize, does not pass it on (0.15.3)
 ticks = app.topic(settings.ticks_topic, partitions=settings.topic_partitions, **RAW)
 alerts = app.topic(settings.alerts_topic, **RAW)
 site_contributions = app.topic(settings.site_contributions_topic, partitions=settings.topic_partitions, **RAW)
