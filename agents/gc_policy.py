@@ -14,7 +14,7 @@ Young collections come every 10,000 allocations net, not CPython's 700. A batch 
 few thousand records keeps tens of thousands of objects alive while it is processed; at 700
 the young collections promoted them, and the older generations then traversed them again
 (and froze them) before they died. The worker's collections took 5.3-6.0 s of ~50 CPU s for
-300,000 events at 700, 4.1-4.6 s at 10,000 (bench/RESULTS.md, session 14); each young one
+300,000 events at 700, 3.6-4.6 s at 10,000 (bench/RESULTS.md, session 14); each young one
 takes ~5 ms. Larger thresholds saved little more and pause longer (~70 ms at 100,000).
 """
 
