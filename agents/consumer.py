@@ -180,7 +180,10 @@ class RewindingConsumer(aiokafka_driver.Consumer):
 
     def on_buffer_drop(self, tp: TP) -> None:
         for each in self._merged_with(tp):
-            super().on_buffer_drop(each)
+            # One paused since (a rebalance, a recovery) stays paused: Faust's own resume
+            # would fetch it again. Its resume makes it active when the time comes.
+            if each not in self._paused_partitions:
+                super().on_buffer_drop(each)
 
     def _merged_with(self, tp: TP) -> list[TP]:
         return merged_with(tp, getattr(self.app, "time_ordered_topics", ()), self.assignment())
