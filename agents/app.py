@@ -16,6 +16,14 @@ from .spill_store import register as register_spill_store
 
 log = logging.getLogger(__name__)
 
+# Events queued per stream: batches of hundreds of records each (consumer.py), not Faust's
+# default of 4,096 single records.
+STREAM_QUEUE_EVENTS = 64
+# Stage 1's events are merged batches of a partition's topics, thousands of records each
+# under a backlog, so its queue holds fewer: a bound on the input held in memory
+# (bench/RESULTS.md, session 14). Set on its topic (agents/topics.py).
+STAGE1_QUEUE_EVENTS = 16
+
 
 class ChargestreamApp(faust.App):
     """A faust.App with three changes:
@@ -77,9 +85,7 @@ def create_app(settings: Settings, **overrides: Any) -> ChargestreamApp:
         web_bind=settings.web_host,  # loopback unless configured otherwise
         consumer_group_instance_id=settings.group_instance_id,
         web_tables_enabled=False,  # Faust's default serves table contents over HTTP
-        # Events queued per stream: batches of hundreds of records each (consumer.py), not
-        # Faust's default of 4,096 single records.
-        stream_buffer_maxsize=64,
+        stream_buffer_maxsize=STREAM_QUEUE_EVENTS,
         broker_max_poll_records=settings.batch_max_records,
         broker_commit_interval=settings.commit_interval_seconds,
         table_standby_replicas=settings.standby_replicas,

@@ -13,7 +13,7 @@ from typing import Any, cast
 import faust
 
 from . import codec, held_state
-from .app import app
+from .app import STAGE1_QUEUE_EVENTS, app
 from .config import get_settings
 from .decoded_table import DecodedTable
 from .domain.charger import ChargerState
@@ -32,11 +32,8 @@ RAW: dict[str, Any] = {
 }
 RAW_TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}  # bytes types mean the raw codec
 
-# Stage 1 reads every input topic and the clock ticks, all co-partitioned by charger. Its
-# events are merged batches of a partition's topics, thousands of records each under a
-# backlog, so its queue holds fewer of them than stage 2's (agents/app.py): a bound on the
-# input held in memory (bench/RESULTS.md, session 14).
-STAGE1_QUEUE_EVENTS = 16
+# Stage 1 reads every input topic and the clock ticks, all co-partitioned by charger; its
+# queue is shorter than the others' (agents/app.py).
 charger_input = app.topic(*settings.meter_topics, *settings.status_topics, settings.ticks_topic, **RAW)
 charger_input.maxsize = STAGE1_QUEUE_EVENTS  # app.topic takes maxsize, does not pass it on (0.15.3)
 ticks = app.topic(settings.ticks_topic, partitions=settings.topic_partitions, **RAW)

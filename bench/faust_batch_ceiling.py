@@ -10,17 +10,15 @@ the framework's and not chargestream's own work. Prints one JSON line as d1 does
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from typing import Any
 
-from agents.app import ChargestreamApp
+from agents.app import STREAM_QUEUE_EVENTS, ChargestreamApp
 from agents.config import get_settings
 from agents.consumer import batch_records
 from agents.held_state import settled, unsettled
-from bench.faust_app import LOOPBACK_ONLY, run_worker
-from bench.self_measuring import parser, result_line
+from bench.faust_app import RAW_TOPIC, RawCount, ceiling_conf, run_worker
+from bench.self_measuring import parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,21 +30,16 @@ def main(argv: list[str] | None = None) -> int:
 
     app = ChargestreamApp(
         args.group,
-        broker=f"kafka://{args.bootstrap}",
-        store="memory://",
-        datadir=args.data_dir,
-        **LOOPBACK_ONLY,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
+        **ceiling_conf(args),
         # As chargestream's worker (agents/app.py)
-        stream_buffer_maxsize=64,
+        stream_buffer_maxsize=STREAM_QUEUE_EVENTS,
         broker_max_poll_records=settings.batch_max_records,
         broker_commit_interval=settings.commit_interval_seconds,
     )
     app.batched_topics = frozenset(topics)
     app.time_ordered_topics = tuple(topics)
-    topic = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    seen = {"n": 0, "bytes": 0, "first": 0.0}
+    topic = app.topic(*topics, **RAW_TOPIC)
+    counted = RawCount(args.events)
 
     @app.agent(topic)
     async def count(stream: Any) -> None:
@@ -54,14 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             batch = event.message  # one per partition and fetch
             async with settled(batch):
                 for msg in unsettled(batch_records(batch)):
-                    if not seen["n"]:
-                        seen["first"] = time.monotonic()
-                    seen["n"] += 1
-                    seen["bytes"] += len(msg.value or b"")
-            if seen["n"] >= args.events:
-                line = result_line(int(seen["n"]), time.monotonic() - seen["first"])
-                os.write(1, line)  # fd 1: Faust redirects sys.stdout to its log
-                os._exit(0)
+                    counted.add(msg.value)
+            counted.exit_when_done()
 
     run_worker(app)
     return 1

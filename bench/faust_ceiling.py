@@ -7,15 +7,13 @@ exits at once, without Faust's shutdown (not part of the measurement).
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from typing import Any
 
 import faust
 
-from bench.faust_app import LOOPBACK_ONLY, run_worker
-from bench.self_measuring import parser, result_line
+from bench.faust_app import RAW_TOPIC, RawCount, ceiling_conf, run_worker
+from bench.self_measuring import parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,35 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", required=True)
     args = p.parse_args(argv)
 
-    app = faust.App(
-        args.group,
-        broker=f"kafka://{args.bootstrap}",
-        store="memory://",
-        datadir=args.data_dir,
-        **LOOPBACK_ONLY,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-    )
-    topic = app.topic(
-        *args.topics.split(","),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    seen = {"n": 0, "bytes": 0, "first": 0.0}
+    app = faust.App(args.group, **ceiling_conf(args))
+    topic = app.topic(*args.topics.split(","), **RAW_TOPIC)
+    counted = RawCount(args.events)
 
     @app.agent(topic)
     async def count(stream: Any) -> None:
         async for event in stream.events():
-            if not seen["n"]:
-                seen["first"] = time.monotonic()
-            seen["n"] += 1
-            seen["bytes"] += len(event.message.value or b"")
-            if seen["n"] >= args.events:
-                line = result_line(int(seen["n"]), time.monotonic() - seen["first"])
-                os.write(1, line)  # fd 1: Faust redirects sys.stdout to its log
-                os._exit(0)
+            counted.add(event.message.value)
+            counted.exit_when_done()
 
     run_worker(app)
     return 1
