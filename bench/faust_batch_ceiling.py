@@ -3,9 +3,10 @@
 The same Faust agent that only counts raw bytes (bench/faust_ceiling.py), but on the
 consumer chargestream's worker runs on (agents/consumer.py, agents/held_state.py): one
 stream event per fetched batch, the input topics merged by timestamp per partition, the
-offsets committed through the records each event settled, at chargestream's fetch and queue
-sizes. What Faust costs once the batch change is in: the part of a's CPU per event that is
-the framework's and not chargestream's own work. Prints one JSON line as d1 does.
+offsets committed through the records each event settled, at the fetch size and queue
+size of chargestream's input agent (stage 1). What Faust costs once the batch change is
+in: the part of a's CPU per event that is the framework's and not chargestream's own work.
+Prints one JSON line as d1 does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from agents.app import STREAM_QUEUE_EVENTS, ChargestreamApp
+from agents.app import STAGE1_QUEUE_EVENTS, STREAM_QUEUE_EVENTS, ChargestreamApp
 from agents.config import get_settings
 from agents.consumer import batch_records
 from agents.held_state import settled, unsettled
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     app.batched_topics = frozenset(topics)
     app.time_ordered_topics = tuple(topics)
     topic = app.topic(*topics, **RAW_TOPIC)
+    topic.maxsize = STAGE1_QUEUE_EVENTS  # as agents/topics.py: app.topic drops maxsize (0.15.3)
     counted = RawCount(args.events)
 
     @app.agent(topic)
