@@ -145,13 +145,13 @@ class Settings(BaseSettings):
     one, so under live traffic a longer interval encodes each charger's state once for
     more of its messages; a crash reprocesses up to this much input (identical re-sends)."""
     standby_replicas: int = Field(0, ge=0)
-    """Copies of each table partition other workers keep warm for a faster hand-over (Faust's
+    """Copies of each table partition other workers keep by reading its changelog (Faust's
     table_standby_replicas; Faust's default is 1, Kafka Streams' num.standby.replicas 0).
-    Each copy reads its owner's changelog: CPU for every state change, and memory for all of
-    it, on every worker (two workers, in-memory sink: 174-214 CPU s per million events at 0,
-    250-284 at 1). At 0 a worker taking a partition over rebuilds its state from the
-    changelog first, as every worker does at its start (the whole state of 50,000 connectors
-    after 300,000 events: ~29 s here). bench/RESULTS.md, session 15."""
+    With this worker's stores they shorten no hand-over: Faust 0.15.3's memory store keeps
+    no offset, so a partition that moves is read from its changelog's start whether or not
+    its new owner kept a copy (seen in a worker's log), as at every start. Their cost is
+    real: CPU for every state change (two workers, in-memory sink: 250-284 against 174-214
+    CPU s per million events at 0) and memory. bench/RESULTS.md, session 15."""
     decoded_chargers: int = Field(10_000, ge=0)
     """Chargers whose state (meter series, statuses) stays decoded between their messages,
     the most recently read. The others are held encoded only, ~4x smaller (a filled meter
