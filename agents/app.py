@@ -26,20 +26,28 @@ STAGE1_QUEUE_EVENTS = 16
 
 
 class ChargestreamApp(faust.App):
-    """A faust.App with three changes:
+    """A faust.App with four changes:
     - the topics in ``batched_topics`` reach their agents as one event per fetched batch
       (agents/consumer.py);
     - table state is sent after the outputs it implies (agents/held_state.py);
     - Faust's graceful stop (wait for events in flight, flush, commit) gets an overall
       bound: a stop that waits on an unreachable Cassandra would wait forever. This one
       exits after ``shutdown_timeout_s`` whatever is left; what was not committed is
-      processed again after the restart, as after a crash."""
+      processed again after the restart, as after a crash;
+    - ``topic`` passes ``maxsize`` (the events queued for the topic's agents) on to the
+      topic: Faust 0.15.3's takes it and drops it."""
 
     shutdown_timeout_s: float = 30.0
     # One stream event per fetched batch (agents/consumer.py); of the time-ordered topics
     # (co-partitioned, in this order), one per partition number, merged by timestamp.
     batched_topics: frozenset[str] = frozenset()
     time_ordered_topics: tuple[str, ...] = ()
+
+    def topic(self, *topics: str, maxsize: int | None = None, **kwargs: Any) -> faust.TopicT:
+        topic = super().topic(*topics, **kwargs)
+        if maxsize is not None:
+            topic.maxsize = maxsize
+        return topic
 
     def _new_transport(self) -> Any:
         return HeldStateTransport(self.conf.broker_consumer, self)

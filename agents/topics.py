@@ -34,8 +34,9 @@ RAW_TABLE: dict[str, Any] = {"key_type": bytes, "value_type": bytes}  # bytes ty
 
 # Stage 1 reads every input topic and the clock ticks, all co-partitioned by charger; its
 # queue is shorter than the others' (agents/app.py).
-charger_input = app.topic(*settings.meter_topics, *settings.status_topics, settings.ticks_topic, **RAW)
-charger_input.maxsize = STAGE1_QUEUE_EVENTS  # app.topic takes maxsize, does not pass it on (0.15.3)
+charger_input = app.topic(
+    *settings.meter_topics, *settings.status_topics, settings.ticks_topic, maxsize=STAGE1_QUEUE_EVENTS, **RAW
+)
 ticks = app.topic(settings.ticks_topic, partitions=settings.topic_partitions, **RAW)
 alerts = app.topic(settings.alerts_topic, **RAW)
 site_contributions = app.topic(settings.site_contributions_topic, partitions=settings.topic_partitions, **RAW)

@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     app.batched_topics = frozenset(topics)
     app.time_ordered_topics = tuple(topics)
-    topic = app.topic(*topics, **RAW_TOPIC)
-    topic.maxsize = STAGE1_QUEUE_EVENTS  # as agents/topics.py: app.topic drops maxsize (0.15.3)
+    topic = app.topic(*topics, maxsize=STAGE1_QUEUE_EVENTS, **RAW_TOPIC)
     counted = RawCount(args.events)
 
     @app.agent(topic)
