@@ -366,7 +366,16 @@ class HeldStateConsumer(RewindingConsumer):
         if through is None:
             return False
         offsets = {**offsets, **{tp: max(o, offsets.get(tp, 0)) for tp, o in through.items()}}
+        # Faust commits only the assigned partitions' offsets, and gives up on all when the
+        # group has moved on, silently: the state just sent is then ahead of the offsets
+        # its partitions' next owner reads from, and that owner processes those events again.
+        assigned = self.assignment()
+        gone = sorted(tp for tp in through if tp not in assigned)
+        if gone:
+            log.warning("state sent for %s, whose offsets are no longer this worker's to commit", gone)
         result: bool = await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+        if not result and through.keys() & assigned:
+            log.warning("offset commit refused after its state was sent (the group has moved on)")
         return result
 
     async def perform_seek(self) -> None:
