@@ -131,6 +131,7 @@ class Encodes(Protocol):
     def take(self) -> None: ...
     def encode_taken(self, limit: int | None = None) -> int: ...
     def take_encoded(self) -> _Records: ...
+    def forget(self) -> None: ...
 
 
 class Gate:
@@ -396,8 +397,15 @@ class HeldStateConsumer(RewindingConsumer):
         """Partitions are being revoked (Faust has waited for the events in flight): their
         next owner recovers their tables from the changelog and reads from the committed
         offsets, so send the held state and commit the offsets that go with it, now. Faust
-        does not commit here, and a commit after the rebalance is refused."""
-        through = await send_held_state(self.app)
+        does not commit here, and a commit after the rebalance is refused. Then the decoded
+        views forget their values: what comes back is read again. (After the hand-over, which
+        puts what it encodes back into them: the other way round, the values of partitions
+        that left stayed decoded.)"""
+        try:
+            through = await send_held_state(self.app)
+        finally:
+            for view in decoded_views:
+                view.forget()
         if through is None:
             return
         offsets = {tp: offset for tp, offset in through.items() if tp in revoked}

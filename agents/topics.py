@@ -86,14 +86,6 @@ CHARGER_TABLES = (charger_states, charger_statuses, charger_state, input_waterma
 SITE_TABLES = (site_entries, site_state, site_watermarks)
 
 
-@app.on_partitions_revoked.connect  # type: ignore[arg-type]
-async def _forget_decoded(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-    """Values of partitions no longer ours take memory for nothing. (Not for correctness:
-    a value whose table bytes changed, by recovery or another worker, is decoded again.)"""
-    for view in (charger_states, charger_statuses, site_entries):
-        view.forget()
-
-
 def _some(status: ChargerStatus | None) -> ChargerStatus:
     assert status is not None, "a status is written only once there is one"
     return status
