@@ -98,7 +98,14 @@ def test_second_worker_leaves_at_a_random_moment(
         delete_topics(shared_input.bootstrap, prefix)
 
 
-NOTES = ("hand-over commit refused", "reads from", "status out of order", "change late")
+NOTES = (
+    "hand-over commit refused",
+    "offset commit refused",
+    "no longer this worker's to commit",
+    "reads from",
+    "status out of order",
+    "change late",
+)
 # "settled {tp: spans}" lists an event's records; "skipped {tp: spans} settled already" those
 # of them it did not process (delivered again after a seek)
 TRACED = re.compile(r"\] (settled|skipped) (\{.*\})(?: settled already)?$")
