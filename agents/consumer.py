@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Set
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Set
 from typing import Any
 
 from faust.transport.drivers import aiokafka as aiokafka_driver
@@ -101,7 +101,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         self._reseek = False
         self._merged_in = 0  # records put into the merge so far (seeks check for new ones)
         self._time_order: TimeOrder[TP, Message] = TimeOrder(
-            lambda m: m.timestamp, lambda m: m.offset, MAX_WAIT_S
+            lambda m: m.timestamp, lambda m: m.offset, MAX_WAIT_S, _gave_up
         )
         # Where each stream partition's reading began at its last seek to the committed
         # offsets (0: from the beginning): before any record of it is processed, all from
@@ -302,6 +302,16 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         """Whether the partition was paused or sought after this batch was fetched. (Two
         ints compared first: the lookup only when something moved since the fetch, rarely.)"""
         return self._moves != self._batch_after and self._moved.get(tp, 0) > self._batch_after
+
+
+def _gave_up(partition: Hashable, tps: list[TP]) -> None:
+    log.warning(
+        "input partition %s: no records of %s for %.0f s although the broker has some; the other"
+        " topics go on without them, which then come out of time order",
+        partition,
+        [f"{tp.topic}[{tp.partition}]" for tp in tps],
+        MAX_WAIT_S,
+    )
 
 
 def merged_with(tp: TP, ordered: tuple[str, ...], assigned: Set[TP]) -> list[TP]:

@@ -12,7 +12,12 @@ topic-partition and merged by record timestamp (ties: topic order, then offset).
 topic-partition that has records left on the broker but none buffered stops the merge
 until its next fetch arrives: what it holds may come first. So that a partition that does
 not move (an unreachable leader) cannot stop the rest for good, a group that has waited
-``max_wait_s`` goes on without it.
+``max_wait_s`` for it goes on without it until it delivers again; its records then come
+late. Only without it: the merge of the others still stops where one of them runs dry.
+(It went on past them too, and in the rebalance fault test a worker's stop found a
+partition whose StatusNotification records had not been handed over for a second: its
+StopTransaction records went out ahead of the MeterValues before them, and the
+transactions' last readings lost their EVSE, 2026-12-07.)
 
 A topic-partition's records are kept in offset order, each once: records that go back to
 an offset already buffered mean the fetcher was sought back (a seek takes effect in the
@@ -37,12 +42,19 @@ K = TypeVar("K", bound=Hashable)
 
 class TimeOrder(Generic[K, R]):
     def __init__(
-        self, timestamp: Callable[[R], float], offset: Callable[[R], int], max_wait_s: float
+        self,
+        timestamp: Callable[[R], float],
+        offset: Callable[[R], int],
+        max_wait_s: float,
+        gave_up: Callable[[Hashable, list[K]], None] = lambda group, keys: None,  # told each time
     ) -> None:
         self._timestamp, self._offset = timestamp, offset
         self.max_wait_s = max_wait_s
+        self._gave_up = gave_up
         self._buffers: dict[K, deque[R]] = {}
         self._waiting_since: dict[Hashable, float] = {}  # group -> when it began to wait
+        # group -> the topic-partitions it has stopped waiting for (until they deliver)
+        self._given_up: dict[Hashable, set[K]] = {}
 
     def add(self, key: K, records: Sequence[R]) -> None:
         """Records of one topic-partition, in offset order: after those added before, or,
@@ -57,6 +69,8 @@ class TimeOrder(Generic[K, R]):
     def drop(self, key: K) -> bool:
         """The topic-partition was sought, paused or revoked: what it buffered is stale.
         Whether it held any records."""
+        for given_up in self._given_up.values():
+            given_up.discard(key)
         return bool(self._buffers.pop(key, None))
 
     def held(self, key: K) -> int:
@@ -74,11 +88,17 @@ class TimeOrder(Generic[K, R]):
         if not any(buffers):
             self._waiting_since.pop(group, None)
             return []
-        waiting = any(not b and more_on_broker(k) for k, b in zip(keys, buffers, strict=True))
-        if waiting:
+        given_up = self._given_up.setdefault(group, set())
+        given_up.difference_update(k for k, b in zip(keys, buffers, strict=True) if b)  # delivering again
+        stalled = [
+            k for k, b in zip(keys, buffers, strict=True) if not b and k not in given_up and more_on_broker(k)
+        ]
+        if stalled:
             since = self._waiting_since.setdefault(group, now)
             if now - since < self.max_wait_s:
                 return []
+            given_up.update(stalled)
+            self._gave_up(group, stalled)
         self._waiting_since.pop(group, None)
         heap = [(self._timestamp(b[0]), i) for i, b in enumerate(buffers) if b]
         heapq.heapify(heap)
@@ -90,6 +110,6 @@ class TimeOrder(Generic[K, R]):
             out.append(b.popleft())
             if b:
                 heapq.heappush(heap, (self._timestamp(b[0]), i))
-            elif not waiting and more_on_broker(keys[i]):
+            elif more_on_broker(keys[i]):
                 break  # its next records may come before the others' next ones
         return out

@@ -56,16 +56,56 @@ def test_stops_where_a_topic_with_records_left_on_the_broker_runs_dry() -> None:
 
 
 def test_waits_for_a_topic_that_has_records_on_the_broker_and_none_fetched() -> None:
-    o = _order()
+    told: list[tuple[object, list[str]]] = []
+    o: TimeOrder[str, Rec] = TimeOrder(lambda r: r[2], lambda r: r[1], 1.0, lambda g, k: told.append((g, k)))
     o.add("meter", _recs("meter", 10, 11))
     keys = ["meter", "status"]
     assert o.take(0, keys, lambda k: k == "status", now=100.0) == []
     assert o.take(0, keys, lambda k: k == "status", now=100.5) == []
-    # Waited max_wait_s: go on without it, everything buffered.
+    assert told == []
+    # Waited max_wait_s: go on without it, and say so.
     assert o.take(0, keys, lambda k: k == "status", now=101.0) == _recs("meter", 10, 11)
-    # The next wait starts afresh.
-    o.add("meter", _recs("meter", 12))
-    assert o.take(0, keys, lambda k: k == "status", now=101.1) == []
+    assert told == [(0, ["status"])]
+    # Without it until it delivers again: no new wait for it.
+    o.add("meter", [("meter", 2, 12)])
+    assert o.take(0, keys, lambda k: k == "status", now=101.1) == [("meter", 2, 12)]
+    # Once it delivers, it is merged (and waited for) again.
+    o.add("status", [("status", 0, 5)])
+    o.add("meter", [("meter", 3, 13)])
+    assert o.take(0, keys, lambda k: k == "status", now=101.2) == [("status", 0, 5)]
+    assert o.take(0, keys, lambda k: k == "status", now=101.3) == []
+    assert told == [(0, ["status"])]
+
+
+def test_going_on_without_a_topic_still_stops_where_another_runs_dry() -> None:
+    # The rebalance fault test (2026-12-07): after the wait for a partition's statuses ran
+    # out, its StopTransaction records went out ahead of the MeterValues fetched after them.
+    o = _order()
+    o.add("meter", _recs("meter", 1, 2, 3))
+    o.add("stop", _recs("stop", 2.5, 9))
+    keys = ["meter", "status", "stop"]
+    more = {"meter", "status"}
+    assert o.take(0, keys, lambda k: k in more, now=0) == []
+    got = o.take(0, keys, lambda k: k in more, now=1.0)
+    assert got == [("meter", 0, 1), ("meter", 1, 2), ("stop", 0, 2.5), ("meter", 2, 3)]
+    assert o.held("stop") == 1  # at 9: the meter records up to 9 are still on the broker
+    o.add("meter", [("meter", 3, 8), ("meter", 4, 10)])
+    more.discard("meter")
+    assert o.take(0, keys, lambda k: k in more, now=1.1) == [
+        ("meter", 3, 8),
+        ("stop", 1, 9),
+        ("meter", 4, 10),
+    ]
+
+
+def test_drop_ends_giving_up_on_a_topic() -> None:
+    o = _order()
+    o.add("meter", _recs("meter", 1))
+    assert o.take(0, ["meter", "status"], lambda k: k == "status", now=0) == []
+    assert o.take(0, ["meter", "status"], lambda k: k == "status", now=1.0) == _recs("meter", 1)
+    o.drop("status")  # sought or revoked: what comes next is waited for again
+    o.add("meter", [("meter", 1, 2)])
+    assert o.take(0, ["meter", "status"], lambda k: k == "status", now=1.1) == []
 
 
 def test_a_topic_read_to_its_end_does_not_hold_the_others() -> None:
