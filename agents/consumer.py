@@ -64,8 +64,12 @@ from .time_order import TimeOrder
 log = logging.getLogger(__name__)
 
 # How long a partition's merge waits for a topic that has records on the broker and none
-# fetched (Kafka Streams' max.task.idle.ms); fetches come every few milliseconds.
-MAX_WAIT_S = 1.0
+# fetched, before it goes on without it (agents/time_order.py). Fetches come every few
+# milliseconds, but on a busy host a topic's records can take over a second to be handed
+# over (a worker's timers ran 1-2 s late in the fault tests), and what goes on without them
+# is processed out of order. Kafka Streams waits for such records without a bound
+# (max.task.idle.ms 0); this bound is for a partition whose leader cannot be reached.
+MAX_WAIT_S = 10.0
 
 
 # Fetches wait on the broker until this much is there, or CHARGESTREAM_FETCH_WAIT_MS has
