@@ -144,15 +144,14 @@ class Settings(BaseSettings):
     broker_commit_interval). Each commit encodes every table value changed since the last
     one, so under live traffic a longer interval encodes each charger's state once for
     more of its messages; a crash reprocesses up to this much input (identical re-sends)."""
-    standby_replicas: int = Field(1, ge=0)
+    standby_replicas: int = Field(0, ge=0)
     """Copies of each table partition other workers keep by reading its changelog (Faust's
-    table_standby_replicas, default 1 there too). They shorten no hand-over with this
-    worker's stores (Faust 0.15.3's memory store keeps no offset: a partition that moves is
-    read from its changelog's start either way) and cost CPU for every state change (two
-    workers, in-memory sink: 250-284 against 174-214 CPU s per million events at 0). But at
-    0 the hand-over fault test has failed twice (a charger's state as before the partition
-    left, session 3 and session 15), not yet explained: the default stays 1.
-    bench/RESULTS.md, session 15."""
+    table_standby_replicas; Faust's default is 1, Kafka Streams' 0). They shorten no
+    hand-over with this worker's stores (Faust 0.15.3's memory store keeps no offset: a
+    partition that moves is read from its changelog's start either way) and cost CPU for
+    every state change (two workers, in-memory sink: 250-284 against 174-214 CPU s per
+    million events at 0). The hand-over fault test's failures at 0 (sessions 3 and 15) were
+    the time-ordered merge's, not the copies' (bench/RESULTS.md, sessions 15 and 16)."""
     decoded_chargers: int = Field(10_000, ge=0)
     """Chargers whose state (meter series, statuses) stays decoded between their messages,
     the most recently read. The others are held encoded only, ~4x smaller (a filled meter
