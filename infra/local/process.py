@@ -52,6 +52,22 @@ def running_pid(run_dir: Path, service: str, marker: str) -> int | None:
     return None
 
 
+# A service's log is set aside (as <name>.1, replacing the one before) when it is larger
+# than this at the service's start: the local Kafka logs at INFO, and its log had grown to
+# 1.2 GB over a few weeks of test runs, Cassandra's to 240 MB.
+LOG_KEEP_BYTES = 64 * 1024 * 1024
+
+
+def set_aside_if_large(log_file: Path, limit: int = LOG_KEEP_BYTES) -> None:
+    """Rename a log over ``limit`` bytes to ``<name>.1`` (the previous one goes)."""
+    try:
+        size = log_file.stat().st_size
+    except FileNotFoundError:
+        return
+    if size > limit:
+        log_file.replace(log_file.with_name(log_file.name + ".1"))
+
+
 def spawn(
     run_dir: Path,
     service: str,
@@ -61,9 +77,11 @@ def spawn(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> int:
-    """Start ``argv`` detached in its own session, output appended to ``log_file``."""
+    """Start ``argv`` detached in its own session, output appended to ``log_file`` (set
+    aside first if it is large)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    set_aside_if_large(log_file)
     with log_file.open("ab") as log:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         log.write(f"\n==== {stamp} starting {service}\n".encode())
