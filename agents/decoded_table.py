@@ -168,7 +168,8 @@ class DecodedTable(Generic[V]):
 
     def forget(self) -> None:
         """Drop every kept value (partitions revoked: what comes back is read again). The
-        pending and taken ones stay: the hand-over's commit sends them."""
+        pending and taken ones stay: called after the hand-over's commit, there are some only
+        if it failed, and the next commit sends them."""
         self._kept.clear()
         self._unsaved.clear()
         self._dirty.clear()

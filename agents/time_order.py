@@ -53,8 +53,9 @@ class TimeOrder(Generic[K, R]):
         self._gave_up = gave_up
         self._buffers: dict[K, deque[R]] = {}
         self._waiting_since: dict[Hashable, float] = {}  # group -> when it began to wait
-        # group -> the topic-partitions it has stopped waiting for (until they deliver)
-        self._given_up: dict[Hashable, set[K]] = {}
+        # Topic-partitions no longer waited for, until they deliver (each is in one group,
+        # as its buffer is).
+        self._given_up: set[K] = set()
 
     def add(self, key: K, records: Sequence[R]) -> None:
         """Records of one topic-partition, in offset order: after those added before, or,
@@ -69,8 +70,7 @@ class TimeOrder(Generic[K, R]):
     def drop(self, key: K) -> bool:
         """The topic-partition was sought, paused or revoked: what it buffered is stale.
         Whether it held any records."""
-        for given_up in self._given_up.values():
-            given_up.discard(key)
+        self._given_up.discard(key)
         return bool(self._buffers.pop(key, None))
 
     def held(self, key: K) -> int:
@@ -88,16 +88,17 @@ class TimeOrder(Generic[K, R]):
         if not any(buffers):
             self._waiting_since.pop(group, None)
             return []
-        given_up = self._given_up.setdefault(group, set())
-        given_up.difference_update(k for k, b in zip(keys, buffers, strict=True) if b)  # delivering again
-        stalled = [
-            k for k, b in zip(keys, buffers, strict=True) if not b and k not in given_up and more_on_broker(k)
-        ]
+        stalled = []
+        for k, b in zip(keys, buffers, strict=True):
+            if b:
+                self._given_up.discard(k)  # delivering again
+            elif k not in self._given_up and more_on_broker(k):
+                stalled.append(k)
         if stalled:
             since = self._waiting_since.setdefault(group, now)
             if now - since < self.max_wait_s:
                 return []
-            given_up.update(stalled)
+            self._given_up.update(stalled)
             self._gave_up(group, stalled)
         self._waiting_since.pop(group, None)
         heap = [(self._timestamp(b[0]), i) for i, b in enumerate(buffers) if b]
