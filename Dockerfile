@@ -1,8 +1,8 @@
 # chargestream image: the `chargestream` CLI; the default command runs the worker.
 #   docker build -t chargestream .
 #   docker run --rm chargestream migrate        (any subcommand: worker, migrate, simulate, ...)
-# Multi-stage: dependencies are resolved and built in a venv in the first stage, so the
-# runtime stage has no compiler, no pip cache and no source tree.
+# Multi-stage: dependencies are resolved and built (the compiled modules too) in a venv in the
+# first stage, so the runtime stage has no compiler, no pip cache and no source tree.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -11,10 +11,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # The venv's interpreter links to /usr/local/bin/python3.11, present at the same path in the
 # runtime stage because both stages use the same base image.
+# A C compiler: the install compiles the hot pure modules with mypyc (setup.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 WORKDIR /src
 # Pins first: this layer is reused until pyproject.toml or constraints.txt change.
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml setup.py constraints.txt README.md ./
 COPY agents ./agents
 COPY infra ./infra
 # constraints.txt pins every dependency to the versions CI tests.

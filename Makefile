@@ -8,12 +8,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Reinstall whenever the dependency pins change.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+# ... and whenever a module compiled at install changes (setup.py, pyproject's
+# [tool.chargestream] compiled).
+COMPILED := $(wildcard $(shell $(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["chargestream"]["compiled"])'))
 
-.PHONY: install demo test lint unit services down status lock clean bench
+.PHONY: install demo test lint unit services down status lock clean bench pure
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt setup.py $(COMPILED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
@@ -31,6 +34,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy setup.py
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -48,5 +52,9 @@ lock: install
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
-clean: down
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+# Run the compiled modules from their sources, until the next install (which compiles).
+pure:
+	rm -f agents/*.so agents/*/*.so chargestream__mypyc*.so $(VENV)/.installed-*
+
+clean: down pure
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build

@@ -28,7 +28,7 @@ def parse_iso_ms(text: str) -> tuple[int, bool] | None:
         return None
 
 
-def iso_ms(epoch_ms: int) -> str:
+def iso_ms(epoch_ms: int | float) -> str:
     """Epoch milliseconds as ISO-8601 UTC with millisecond precision and a Z.
 
     Records carry several of these per event; through a datetime each took ~1.7 us (~2.5 %

@@ -1,0 +1,37 @@
+"""Refuse to run a source tree whose compiled modules are older than their sources.
+
+setup.py compiles some modules with mypyc into C extensions beside their .py files, and
+Python loads an extension before a source of the same name: a module edited after the
+build would silently run as it was. Installed from a wheel there is nothing to edit, so
+only a source tree (pyproject.toml beside the package) is checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StaleBuild(ImportError):
+    pass
+
+
+def stale_sources(package: Path) -> list[Path]:
+    """The .py files under ``package`` changed after their extension was built."""
+    stale = []
+    for extension in package.rglob("*.so"):
+        source = extension.with_name(extension.name.split(".", 1)[0] + ".py")
+        if source.exists() and source.stat().st_mtime > extension.stat().st_mtime:
+            stale.append(source)
+    return sorted(stale)
+
+
+def check(package: Path) -> None:
+    if not (package.parent / "pyproject.toml").exists():
+        return
+    stale = stale_sources(package)
+    if stale:
+        names = ", ".join(str(p.relative_to(package.parent)) for p in stale)
+        raise StaleBuild(
+            f"{names} changed after the compiled modules were built (setup.py): `make install`"
+            " rebuilds them, `make pure` removes them to run the sources as they are"
+        )
