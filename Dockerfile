@@ -9,12 +9,12 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# The venv's interpreter links to /usr/local/bin/python3.11, present at the same path in the
-# runtime stage because both stages use the same base image.
 # A C compiler: the install compiles the hot pure modules with mypyc (setup.py).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
+# The venv's interpreter links to /usr/local/bin/python3.11, present at the same path in the
+# runtime stage because both stages use the same base image.
 RUN python -m venv /opt/venv
 WORKDIR /src
 # Pins first: this layer is reused until pyproject.toml or constraints.txt change.
