@@ -4,8 +4,9 @@ sources (the worker's domain ran ~2.3x faster so: bench/RESULTS.md, session 17).
 
 They are the same source files, type-checked as always: mypyc reads their annotations and
 checks them at run time at the boundaries (a float where an int is declared raises
-TypeError). A C compiler and the Python headers are needed; ``CHARGESTREAM_PURE_PYTHON=1``
-builds without compiling (the sources then run as they are).
+TypeError; an int where a float is declared becomes a float). A C compiler and the Python
+headers are needed; ``CHARGESTREAM_PURE_PYTHON=1`` builds without compiling (the sources
+then run as they are).
 
 An extension loads before its .py file, so a source edited after a build would be ignored:
 ``agents/build_check.py`` refuses to start in a source tree whose build is stale, and
@@ -16,6 +17,7 @@ module taken off the list does not keep running compiled.
 from __future__ import annotations
 
 import os
+import time
 import tomllib
 from pathlib import Path
 
@@ -47,5 +49,9 @@ def extensions() -> list[object]:
     return mypycify([*options, *compiled_sources()], group_name="chargestream", opt_level="3")
 
 
+started = time.time()
 remove_old_extensions()
 setup(ext_modules=extensions())
+# Dated at the build's start: a source saved while it ran is newer than its extension.
+for built in HERE.glob("agents/**/*.so"):
+    os.utime(built, (started, started))

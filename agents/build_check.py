@@ -16,17 +16,20 @@ class StaleBuild(ImportError):
 
 
 def stale_sources(package: Path) -> list[Path]:
-    """The .py files under ``package`` changed after their extension was built."""
+    """The .py files under ``package`` changed after their extension was built (setup.py
+    dates each extension at the build's start), or gone while it stays (it would still
+    load: a module removed, or an older revision checked out)."""
     stale = []
     for extension in package.rglob("*.so"):
         source = extension.with_name(extension.name.split(".", 1)[0] + ".py")
-        if source.exists() and source.stat().st_mtime > extension.stat().st_mtime:
+        if not source.exists() or source.stat().st_mtime > extension.stat().st_mtime:
             stale.append(source)
     return sorted(stale)
 
 
 def check(package: Path) -> None:
-    if not (package.parent / "pyproject.toml").exists():
+    root = package.parent
+    if not ((root / "pyproject.toml").exists() and (root / "setup.py").exists()):
         return
     stale = stale_sources(package)
     if stale:

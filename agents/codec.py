@@ -76,8 +76,10 @@ def decode_charger(raw: bytes | None) -> ChargerState:
         return charger_codec.decode(raw)
     doc = orjson.loads(raw)  # JSON: written before the packed format, or not packable
     return ChargerState(
-        evses={int(k): EvseSeries({p[0]: Point(*p) for p in pts}) for k, pts in doc["e"].items()},
-        tx_evse=doc["t"],
+        # An EVSE of 1.0 ("1.0" as a key; 2.0.1 takes it for an integer) may be in states
+        # written before its ids were made ints (agents/domain/meter.py _id).
+        evses={int(float(k)): EvseSeries({p[0]: Point(*p) for p in pts}) for k, pts in doc["e"].items()},
+        tx_evse={tx: int(evse) for tx, evse in doc["t"].items()},
         # "m": message id -> received_at_ms, as values written before digests were kept
         messages=SeenMessages.from_doc(doc["s"]) if "s" in doc else SeenMessages.of_ids(doc.get("m", {})),
     )

@@ -176,11 +176,9 @@ def site_bucket(
     site_id: str, state: SiteState, start: int, connectors_total: int | None, *, final: bool
 ) -> SiteBucket:
     contribs = list(state.open.get(start, {}).values())
-    # One pass for the three sums (a site is published about once per contribution live);
-    # int 0 to start, as sum() did: an empty bucket's figures stay 0 (compiled, a variable
-    # declared float would hold 0.0).
-    energy: float | int = 0
-    current: float | int = 0
+    # One pass for the three sums (a site is published about once per contribution live).
+    energy = 0.0
+    current = 0.0
     reporting = 0
     for c in contribs:
         energy += c.energy_wh
@@ -217,8 +215,8 @@ def _rolling_energies(
 ) -> tuple[float, float]:
     """Energy of the 5 and 15 buckets up to ``start``, whose own energy is ``energy``
     (summed in the closed buckets' order, ``start`` in its place if it is one of them)."""
-    e5: float | int = 0
-    e15: float | int = 0
+    e5 = 0.0
+    e15 = 0.0
     counted = False
     for s, (closed_energy, _) in closed.items():
         e = energy if s == start else closed_energy

@@ -112,11 +112,17 @@ def readings(env: Envelope) -> list[MeterReading]:
         evse = p.get("evse") or {}
         tx = p["transactionInfo"]["transactionId"]
         out = _from_meter_values(
-            env, p.get("meterValue"), evse.get("id"), tx, connector_id=evse.get("connectorId")
+            env, p.get("meterValue"), _id(evse.get("id")), tx, connector_id=_id(evse.get("connectorId"))
         )
     elif env.action == "MeterValues":
-        out = _from_meter_values(env, p.get("meterValue"), p["evseId"], None)
+        out = _from_meter_values(env, p.get("meterValue"), _id(p["evseId"]), None)
     return out
+
+
+def _id(value: Any) -> int | None:
+    """An EVSE or connector id of 2.0.1, whose schemas (draft-06) take 1.0 for an integer:
+    made an int here (compiled, an annotated int refuses a float at run time)."""
+    return None if value is None else int(value)
 
 
 def _register(

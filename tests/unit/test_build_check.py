@@ -27,13 +27,15 @@ def test_the_listed_modules_run_compiled() -> None:
     modules = compiled_modules()
     assert "agents.domain.charger" in modules and "agents.codec" in modules
     for name in modules:
-        assert importlib.import_module(name).__file__.endswith(".so"), f"{name} is not compiled"  # type: ignore[union-attr]
+        found = importlib.import_module(name).__file__ or ""
+        assert found.endswith(".so"), f"{name} is not compiled: `make install` compiles it"
 
 
 def _tree(tmp_path: Path) -> Path:
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)
     (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "setup.py").write_text("")
     for name in ("a", "sub/b"):
         (package / f"{name}.py").write_text("")
         (package / f"{name}.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
@@ -51,6 +53,14 @@ def test_a_source_newer_than_its_extension_is_stale(tmp_path: Path) -> None:
     assert stale_sources(package) == [package / "sub/b.py"]
     with pytest.raises(StaleBuild, match=r"pkg/sub/b\.py changed .* `make install`"):
         check(package)
+
+
+def test_an_extension_without_its_source_is_stale(tmp_path: Path) -> None:
+    package = _tree(tmp_path)
+    for source in package.rglob("*.py"):
+        _age(source, 10)
+    (package / "a.py").unlink()  # a module removed, or an older revision checked out
+    assert stale_sources(package) == [package / "a.py"]
 
 
 def test_a_fresh_build_passes(tmp_path: Path) -> None:

@@ -233,3 +233,10 @@ def test_a_timeline_reads_back_in_the_current_layout_and_with_classes_reordered(
             for w in line[3]:
                 w[3:] = [w[3 + i] for i in order]
     assert codec._timeline(doc) == tl
+
+
+def test_a_charger_state_with_float_evse_ids_decodes_with_ints() -> None:
+    # Written before 2.0.1 ids of 1.0 were made ints: the compiled domain takes ints only.
+    state = codec.decode_charger(orjson.dumps({"e": {"1.0": []}, "t": {"tx-1": 1.0}, "m": {}}))
+    assert list(state.evses) == [1] and type(next(iter(state.evses))) is int
+    assert state.tx_evse == {"tx-1": 1} and type(state.tx_evse["tx-1"]) is int

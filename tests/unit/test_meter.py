@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from agents.domain.envelope import Envelope, decode
@@ -178,3 +179,15 @@ def test_offered_power_is_a_limit_never_consumption() -> None:
     [r] = readings(env)
     assert r.values == {"power_offered_w": 22000.0, "current_offered_a": 32.0}
     assert power_series([Point.of(r)], PowerRules()) == []
+
+
+def test_2_0_1_ids_written_as_floats_become_ints() -> None:
+    # 2.0.1's schemas (draft-06) accept 1.0 for an integer; the compiled domain takes ints.
+    doc = orjson.loads(raw("v201_transaction_event_multiplier"))
+    doc["payload"]["evse"] = {"id": 1.0, "connectorId": 2.0}
+    env = decode(orjson.dumps(doc), 1 << 20)
+    assert isinstance(env, Envelope)
+    assert not isinstance(validate(env), Rejected)
+    (r,) = readings(env)
+    assert (r.evse_id, r.connector_id) == (1, 2)
+    assert type(r.evse_id) is int and type(r.connector_id) is int
