@@ -3,7 +3,7 @@
 setup.py compiles some modules with mypyc into C extensions beside their .py files, and
 Python loads an extension before a source of the same name: a module edited after the
 build would silently run as it was. Installed from a wheel there is nothing to edit, so
-only a source tree (pyproject.toml beside the package) is checked.
+only a source tree (pyproject.toml and setup.py beside the package) is checked.
 """
 
 from __future__ import annotations
@@ -35,6 +35,6 @@ def check(package: Path) -> None:
     if stale:
         names = ", ".join(str(p.relative_to(package.parent)) for p in stale)
         raise StaleBuild(
-            f"{names} changed after the compiled modules were built (setup.py): `make install`"
+            f"{names} changed or removed after the compiled modules were built (setup.py): `make install`"
             " rebuilds them, `make pure` removes them to run the sources as they are"
         )
