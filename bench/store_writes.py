@@ -116,9 +116,15 @@ def main() -> None:
         print(f.line(name))
     one, two = figures[ONE], figures[TWO]
     print(
-        f"\nratios one/two: rows/s {one.rows / one.seconds / (two.rows / two.seconds):.2f}, "
-        f"CPU {one.cpu_s / two.cpu_s:.2f}, Cassandra CPU {one.cassandra_cpu_s / two.cassandra_cpu_s:.2f}"
+        f"\nratios one/two: rows/s {_ratio(one.rows / one.seconds, two.rows / two.seconds)}, "
+        f"CPU {_ratio(one.cpu_s, two.cpu_s)}, "
+        f"Cassandra CPU {_ratio(one.cassandra_cpu_s, two.cassandra_cpu_s)}"
     )
+
+
+def _ratio(a: float, b: float) -> str:
+    """On a few rows a CPU reading can be 0 (it counts in clock ticks, 10 ms)."""
+    return f"{a / b:.2f}" if b else "n/a"
 
 
 if __name__ == "__main__":
