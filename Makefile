@@ -54,7 +54,8 @@ lock: install
 
 # Run the compiled modules from their sources, until the next install (which compiles).
 pure:
-	rm -f agents/*.so agents/*/*.so chargestream__mypyc*.so $(VENV)/.installed-*
+	find agents -name '*.so' -delete
+	rm -f chargestream__mypyc*.so $(VENV)/.installed-*
 
 clean: down pure
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build
