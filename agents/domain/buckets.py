@@ -42,9 +42,11 @@ def is_open(bucket_start: int, watermark_ms: int, rules: BucketRules) -> bool:
     return watermark_ms < bucket_start + BUCKET_MS + rules.grace_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class Contribution:
-    """One EVSE's share of one site bucket, computed from ``readings`` of its readings."""
+    """One EVSE's share of one site bucket, computed from ``readings`` of its readings. A
+    value (one per message and bucket, and per decoded one in stage 2: not frozen, own
+    __init__; see agents/domain/__init__.py)."""
 
     site_id: str
     bucket_start: int
@@ -54,6 +56,26 @@ class Contribution:
     powers: tuple[tuple[int, float], ...]  # (ts_ms, W) inside the bucket, time-ordered
     carried_power_w: float | None  # the value in force at the bucket's start
     reported: bool  # the EVSE sent a reading inside the bucket
+
+    def __init__(  # noqa: PLR0917 -- the fields, in order, as the generated one took them
+        self,
+        site_id: str,
+        bucket_start: int,
+        evse_key: str,
+        readings: int,
+        energy_wh: float,
+        powers: tuple[tuple[int, float], ...],
+        carried_power_w: float | None,
+        reported: bool,
+    ) -> None:
+        self.site_id = site_id
+        self.bucket_start = bucket_start
+        self.evse_key = evse_key
+        self.readings = readings
+        self.energy_wh = energy_wh
+        self.powers = powers
+        self.carried_power_w = carried_power_w
+        self.reported = reported
 
 
 def affected_buckets(times: list[int], new_ts: list[int]) -> range:

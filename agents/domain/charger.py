@@ -26,18 +26,34 @@ UNRESOLVED_EVSE = -1  # a reading whose EVSE cannot be known: kept in history, n
 MAIN_METER = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ChargerState:
-    evses: dict[int, EvseSeries] = field(default_factory=dict)
-    tx_evse: dict[str, int] = field(default_factory=dict)  # transaction id -> EVSE
-    messages: SeenMessages = field(default_factory=SeenMessages)
+    """A charger's meter state (own __init__: one is made per decode, see
+    agents/domain/__init__.py)."""
+
+    evses: dict[int, EvseSeries]
+    tx_evse: dict[str, int]  # transaction id -> EVSE
+    messages: SeenMessages
     # The first open bucket it was last pruned for (_prune), not encoded: 0 after a decode.
-    pruned_for: int = field(default=0, compare=False)
+    pruned_for: int = field(compare=False)
+
+    def __init__(
+        self,
+        evses: dict[int, EvseSeries] | None = None,
+        tx_evse: dict[str, int] | None = None,
+        messages: SeenMessages | None = None,
+        pruned_for: int = 0,
+    ) -> None:
+        self.evses = {} if evses is None else evses
+        self.tx_evse = {} if tx_evse is None else tx_evse
+        self.messages = SeenMessages() if messages is None else messages
+        self.pruned_for = pruned_for
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class SampleRow:
-    """One normalised reading with the power derived for it: a row of the history."""
+    """One normalised reading with the power derived for it: a row of the history. A value
+    (one per reading: not frozen, own __init__; see agents/domain/__init__.py)."""
 
     reading: MeterReading
     evse_id: int
@@ -46,7 +62,16 @@ class SampleRow:
     # The reading's timestamp was new to its EVSE's series: no power was written to its row
     # before (but by a replay of this input, which writes the same, or for a reading pruned
     # from the series long since), so the store may write the power with the reading's cells.
-    new: bool = False
+    new: bool
+
+    def __init__(
+        self, reading: MeterReading, evse_id: int, power: Power | None, late: bool, new: bool = False
+    ) -> None:
+        self.reading = reading
+        self.evse_id = evse_id
+        self.power = power
+        self.late = late
+        self.new = new
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +84,24 @@ class PowerRevision:
     power: Power | None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class MeterUpdate:
-    samples: list[SampleRow] = field(default_factory=list)
-    revisions: list[PowerRevision] = field(default_factory=list)
-    contributions: list[Contribution] = field(default_factory=list)
-    duplicate: bool = False
-    late: int = 0
-    unresolved: int = 0
+    """What one meter message changed (own __init__, see agents/domain/__init__.py)."""
+
+    samples: list[SampleRow]
+    revisions: list[PowerRevision]
+    contributions: list[Contribution]
+    duplicate: bool
+    late: int
+    unresolved: int
+
+    def __init__(self) -> None:
+        self.samples = []
+        self.revisions = []
+        self.contributions = []
+        self.duplicate = False
+        self.late = 0
+        self.unresolved = 0
 
 
 def apply_meter_message(

@@ -22,13 +22,30 @@ class TrackedAlert:
     summary: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ChargerStatus:
+    """A charger's liveness, connectors and alerts (own __init__: one is made per decode, see
+    agents/domain/__init__.py)."""
+
     site_id: str
     liveness: Liveness
-    connectors: dict[str, ConnectorState] = field(default_factory=dict)
-    alerts: dict[str, TrackedAlert] = field(default_factory=dict)  # by fingerprint
-    partition: int = -1
+    connectors: dict[str, ConnectorState]
+    alerts: dict[str, TrackedAlert]  # by fingerprint
+    partition: int
+
+    def __init__(
+        self,
+        site_id: str,
+        liveness: Liveness,
+        connectors: dict[str, ConnectorState] | None = None,
+        alerts: dict[str, TrackedAlert] | None = None,
+        partition: int = -1,
+    ) -> None:
+        self.site_id = site_id
+        self.liveness = liveness
+        self.connectors = {} if connectors is None else connectors
+        self.alerts = {} if alerts is None else alerts
+        self.partition = partition
 
     def connector(self, evse_id: int, connector_id: int) -> ConnectorState:
         return self.connectors.setdefault(f"{evse_id}/{connector_id}", ConnectorState())

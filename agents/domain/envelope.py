@@ -22,8 +22,11 @@ OCPP_CALL = 2
 MAX_ID_CHARS = 255  # charger and site ids become Kafka keys and Cassandra partition keys
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class Envelope:
+    """One input message, decoded. A value (one per message: not frozen, own __init__; see
+    agents/domain/__init__.py)."""
+
     charger_id: str
     site_id: str | None
     ocpp_version: Version
@@ -31,6 +34,24 @@ class Envelope:
     message_id: str | None
     received_at_ms: int
     payload: dict[str, Any]
+
+    def __init__(  # noqa: PLR0917 -- the fields, in order, as the generated one took them
+        self,
+        charger_id: str,
+        site_id: str | None,
+        ocpp_version: Version,
+        action: str,
+        message_id: str | None,
+        received_at_ms: int,
+        payload: dict[str, Any],
+    ) -> None:
+        self.charger_id = charger_id
+        self.site_id = site_id
+        self.ocpp_version = ocpp_version
+        self.action = action
+        self.message_id = message_id
+        self.received_at_ms = received_at_ms
+        self.payload = payload
 
 
 def decode(raw: bytes, max_bytes: int) -> Envelope | Rejected:

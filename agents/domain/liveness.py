@@ -19,11 +19,20 @@ class LivenessRules:
         return int((self.missed_heartbeats * (interval_s or self.heartbeat_interval_s) + self.grace_s) * 1000)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Liveness:
+    """Own __init__: one is made per decoded charger status (see agents/domain/__init__.py)."""
+
     last_seen_ms: int  # received_at of the charger's newest message
-    interval_s: float | None = None  # from BootNotification's answer or the registry
-    offline_since_ms: int | None = None
+    interval_s: float | None  # from BootNotification's answer or the registry
+    offline_since_ms: int | None
+
+    def __init__(
+        self, last_seen_ms: int, interval_s: float | None = None, offline_since_ms: int | None = None
+    ) -> None:
+        self.last_seen_ms = last_seen_ms
+        self.interval_s = interval_s
+        self.offline_since_ms = offline_since_ms
 
     def seen(self, received_at_ms: int) -> int | None:
         """Record a message. Returns when the charger went offline if this brings it back."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .envelope import Envelope
@@ -68,8 +68,11 @@ _TOTAL_PHASES = ("L1", "L2", "L3")
 _PHASE_NEUTRAL = ("L1-N", "L2-N", "L3-N")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class MeterReading:
+    """One sampled meter value set. A value (a few per message: not frozen, own __init__;
+    see agents/domain/__init__.py)."""
+
     charger_id: str
     evse_id: int | None  # None: a 2.0.1 TransactionEvent that names no EVSE (resolved by transaction)
     connector_id: int | None
@@ -78,9 +81,35 @@ class MeterReading:
     transaction_id: str | None
     context: str  # Sample.Periodic, Sample.Clock, Transaction.Begin, Transaction.End, ...
     values: dict[str, float]  # column -> canonical value (W, Wh, A, V, ...)
-    inlet: dict[str, float] = field(default_factory=dict)  # grid-side values, same columns
-    vi_power_w: float | None = None  # sum V(Lx-N) x I(Lx) (x power factor), when both are sent
-    quirks: tuple[str, ...] = ()
+    inlet: dict[str, float]  # grid-side values, same columns
+    vi_power_w: float | None  # sum V(Lx-N) x I(Lx) (x power factor), when both are sent
+    quirks: tuple[str, ...]
+
+    def __init__(  # noqa: PLR0917 -- the fields, in order, as the generated one took them
+        self,
+        charger_id: str,
+        evse_id: int | None,
+        connector_id: int | None,
+        ts_ms: int,
+        received_at_ms: int,
+        transaction_id: str | None,
+        context: str,
+        values: dict[str, float],
+        inlet: dict[str, float] | None = None,
+        vi_power_w: float | None = None,
+        quirks: tuple[str, ...] = (),
+    ) -> None:
+        self.charger_id = charger_id
+        self.evse_id = evse_id
+        self.connector_id = connector_id
+        self.ts_ms = ts_ms
+        self.received_at_ms = received_at_ms
+        self.transaction_id = transaction_id
+        self.context = context
+        self.values = values
+        self.inlet = {} if inlet is None else inlet
+        self.vi_power_w = vi_power_w
+        self.quirks = quirks
 
 
 def readings(env: Envelope) -> list[MeterReading]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from operator import attrgetter
 from typing import NamedTuple
@@ -35,21 +35,44 @@ class PowerRules:
     max_power_w: float = 400_000.0  # no EVSE delivers more; caps glitches when rated power is unknown
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Point:
     """What power and energy need of one reading. A value: never changed once made (not
     frozen: a frozen dataclass's __init__ costs 6x, and a decoded charger state makes ~50
-    a connector)."""
+    a connector). Its ``__init__`` is written out: the one dataclass generates is
+    interpreted even in the compiled build, and cost 5x this one (see agents/domain/__init__.py)."""
 
     ts_ms: int
-    energy_wh: float | None = None
-    power_w: float | None = None
-    vi_power_w: float | None = None
-    interval_wh: float | None = None
-    context: str = "Sample.Periodic"
-    export_wh: float | None = None  # V2G: Energy.Active.Export.Register
-    export_w: float | None = None  # V2G: Power.Active.Export
-    received_at_ms: int = 0  # decides between two readings with the same timestamp
+    energy_wh: float | None
+    power_w: float | None
+    vi_power_w: float | None
+    interval_wh: float | None
+    context: str
+    export_wh: float | None  # V2G: Energy.Active.Export.Register
+    export_w: float | None  # V2G: Power.Active.Export
+    received_at_ms: int  # decides between two readings with the same timestamp
+
+    def __init__(  # noqa: PLR0917 -- the fields, in order, as the generated one took them
+        self,
+        ts_ms: int,
+        energy_wh: float | None = None,
+        power_w: float | None = None,
+        vi_power_w: float | None = None,
+        interval_wh: float | None = None,
+        context: str = "Sample.Periodic",
+        export_wh: float | None = None,
+        export_w: float | None = None,
+        received_at_ms: int = 0,
+    ) -> None:
+        self.ts_ms = ts_ms
+        self.energy_wh = energy_wh
+        self.power_w = power_w
+        self.vi_power_w = vi_power_w
+        self.interval_wh = interval_wh
+        self.context = context
+        self.export_wh = export_wh
+        self.export_w = export_w
+        self.received_at_ms = received_at_ms
 
     @classmethod
     def of(cls, r: MeterReading) -> Point:
@@ -77,15 +100,16 @@ class Power(NamedTuple):
     quirk: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class EvseSeries:
     """Recent readings of one EVSE by timestamp, kept in time order (readings come mostly in
     order: sorting the timestamps at every use was ~10 % of stage 1). Mutable state owned
-    by one agent."""
+    by one agent. Own __init__: see agents/domain/__init__.py."""
 
-    points: dict[int, Point] = field(default_factory=dict)
+    points: dict[int, Point]
 
-    def __post_init__(self) -> None:
+    def __init__(self, points: dict[int, Point] | None = None) -> None:
+        self.points = {} if points is None else points
         times = list(self.points)
         if times != sorted(times):  # in C: a decoded series is in order, and this was ~15 % of decoding it
             self._sort()

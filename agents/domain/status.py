@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -68,16 +68,39 @@ def class_of(status: str) -> StatusClass:
     return _CLASS_OF.get(status, StatusClass.UNKNOWN)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class StatusEvent:
+    """A connector's status as a message gave it. A value (one per connector in a decoded
+    charger status: not frozen, own __init__; see agents/domain/__init__.py)."""
+
     charger_id: str
     evse_id: int  # 1.6 connectorId; 0 = the whole charger
     connector_id: int
     ts_ms: int
     status: str  # as OCPP names it (Charging, Occupied, Faulted, ...)
-    error_code: str | None = None  # 1.6 only; "NoError" when fine
-    vendor_error_code: str | None = None
-    info: str | None = None
+    error_code: str | None  # 1.6 only; "NoError" when fine
+    vendor_error_code: str | None
+    info: str | None
+
+    def __init__(  # noqa: PLR0917 -- the fields, in order, as the generated one took them
+        self,
+        charger_id: str,
+        evse_id: int,
+        connector_id: int,
+        ts_ms: int,
+        status: str,
+        error_code: str | None = None,
+        vendor_error_code: str | None = None,
+        info: str | None = None,
+    ) -> None:
+        self.charger_id = charger_id
+        self.evse_id = evse_id
+        self.connector_id = connector_id
+        self.ts_ms = ts_ms
+        self.status = status
+        self.error_code = error_code
+        self.vendor_error_code = vendor_error_code
+        self.info = info
 
     @property
     def status_class(self) -> StatusClass:
@@ -180,7 +203,7 @@ FACTS_KEPT_MS = 3_600_000  # well past stage 2's grace: older facts matter only 
 Fact = tuple[int, str, str]  # (event time, source, status class or "open"/"clear")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ConnectorState:
     """One connector's current status and open faults, in event time. Its history goes to
     the status history topic and table, and its time line to the site's stage-2 entry.
@@ -188,11 +211,22 @@ class ConnectorState:
     ``facts`` is the recent time line both come from. A status and a NotifyEvent fault come
     on different topics, read in no fixed order; the class in force at a moment is worked
     out from the facts at or before it, so it does not depend on which was read first (a
-    fault read before an older status must not make that status faulted)."""
+    fault read before an older status must not make that status faulted). Own __init__: see
+    agents/domain/__init__.py."""
 
-    current: StatusEvent | None = None
-    faults: dict[str, FaultEvent] = field(default_factory=dict)  # open NotifyEvent faults by source
-    facts: list[Fact] = field(default_factory=list)  # sorted
+    current: StatusEvent | None
+    faults: dict[str, FaultEvent]  # open NotifyEvent faults by source
+    facts: list[Fact]  # sorted
+
+    def __init__(
+        self,
+        current: StatusEvent | None = None,
+        faults: dict[str, FaultEvent] | None = None,
+        facts: list[Fact] | None = None,
+    ) -> None:
+        self.current = current
+        self.faults = {} if faults is None else faults
+        self.facts = [] if facts is None else facts
 
     def note(self, ts_ms: int, source: str, value: str) -> None:
         """Add a fact (a repeat of one replaces it), then forget what no longer matters."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
 import os
 import tomllib
 from pathlib import Path
@@ -29,6 +31,24 @@ def test_the_listed_modules_run_compiled() -> None:
     for name in modules:
         found = importlib.import_module(name).__file__ or ""
         assert found.endswith(".so"), f"{name} is not compiled: `make install` compiles it"
+
+
+@pytest.mark.skipif(
+    os.environ.get("CHARGESTREAM_PURE_PYTHON") == "1", reason="installed without compiling, as asked"
+)
+def test_the_written_out_inits_run_compiled() -> None:
+    """The domain's per-message classes write out ``__init__`` so that it compiles (the one
+    ``@dataclass`` generates stays interpreted: agents/domain/__init__.py)."""
+    written = [
+        cls
+        for name in compiled_modules()
+        if name.startswith("agents.domain")
+        for cls in vars(importlib.import_module(name)).values()
+        if isinstance(cls, type) and dataclasses.is_dataclass(cls) and not cls.__dataclass_params__.init  # type: ignore[attr-defined]
+    ]
+    assert {c.__name__ for c in written} >= {"Point", "MeterReading", "Envelope", "ChargerStatus"}
+    for cls in written:
+        assert not inspect.isfunction(cls.__init__), f"{cls.__qualname__}.__init__ is interpreted"
 
 
 def _tree(tmp_path: Path) -> Path:
