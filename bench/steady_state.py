@@ -10,6 +10,11 @@ readings held per EVSE, message ids held per charger, the encoded state (what ea
 writes to the changelog) and the decoded state on the Python heap (what the worker holds),
 per connector, and the domain's CPU per message.
 
+Then the same messages, status ones too, as a charger beyond ``decoded_chargers`` costs
+stage 1 (its state read from bytes at each message): each message's whole domain path
+(decode, validate, liveness and status, readings, apply) between decoding the charger's
+meter state and status and encoding them again, per message.
+
 Then stage 2's per-connector part, the availability timeline, the same way: a site's
 ports through ``--timeline-hours`` of event time (a status change every ~20 minutes a
 connector, folded every minute as the watermark passes), then its encoded and decoded size
@@ -26,13 +31,23 @@ import tracemalloc
 from collections.abc import Callable
 from typing import TypeVar
 
-from agents.codec import SiteEntry, decode_charger, decode_site, encode_charger, encode_site
+from agents.codec import (
+    SiteEntry,
+    decode_charger,
+    decode_site,
+    decode_status,
+    encode_charger,
+    encode_site,
+    encode_status,
+)
 from agents.config import get_settings
 from agents.domain import envelope, meter, validation
+from agents.domain.alerts import AlertRules
 from agents.domain.buckets import BucketRules
 from agents.domain.charger import ChargerState, apply_meter_message
+from agents.domain.charger_status import due_notices, new_status, on_fault, on_message, on_status
 from agents.domain.site_timeline import FoldRules, SiteTimeline, fold, record_status
-from agents.domain.status import StatusClass
+from agents.domain.status import StatusClass, fault_events, status_events
 from agents.simulator import SimConfig, messages
 
 T = TypeVar("T")
@@ -46,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeline-hours", type=float, default=26.0)
     args = p.parse_args(argv)
     stage_one(args)
+    cold(args)
     timeline(args.chargers, args.timeline_hours, args.seed)
     return 0
 
 
-def stage_one(args: argparse.Namespace) -> None:
-    cfg = SimConfig(
+def _fleet(args: argparse.Namespace) -> SimConfig:
+    return SimConfig(
         sites=max(1, args.chargers // 10),
         chargers_per_site=min(10, args.chargers),
         seed=args.seed,
@@ -60,6 +76,10 @@ def stage_one(args: argparse.Namespace) -> None:
         idle_minutes=(0.1, 5.0),
         session_minutes=(20.0, 120.0),
     )
+
+
+def stage_one(args: argparse.Namespace) -> None:
+    cfg = _fleet(args)
     rules = BucketRules()
     meter_topics = get_settings().meter_topics  # the simulator's topics are the defaults
     states: dict[str, ChargerState] = {}
@@ -98,6 +118,46 @@ def stage_one(args: argparse.Namespace) -> None:
     print(f"encoded state per connector: {sum(map(len, encoded)) / connectors:,.0f} bytes")
     print(f"decoded state per connector (Python heap): {heap / connectors:,.0f} bytes")
     print(f"stage-1 domain CPU per meter message: {cpu / handled * 1e6:.0f} us")
+
+
+def cold(args: argparse.Namespace) -> None:
+    """Every message with its charger's state held encoded only, as for a charger beyond
+    ``decoded_chargers``: decoded before the message, encoded after."""
+    rules, alert_rules = BucketRules(), AlertRules()
+    meters: dict[str, bytes] = {}
+    statuses: dict[str, bytes] = {}
+    watermark, handled = 0, 0
+    started = time.process_time()
+    for _, _, _, value in messages(_fleet(args)):
+        env = envelope.decode(value, 1 << 20)
+        if not isinstance(env, envelope.Envelope) or not isinstance(validation.validate(env), list):
+            continue
+        handled += 1
+        cid = env.charger_id
+        s = decode_status(statuses.get(cid), cid) or new_status("S", env.received_at_ms, None)
+        on_message(s, cid, env.received_at_ms, alert_rules)
+        for e in status_events(env):
+            on_status(s, e, alert_rules)
+        for f in fault_events(env):
+            on_fault(s, f, alert_rules)
+        due_notices(s, env.received_at_ms, alert_rules)
+        statuses[cid] = encode_status(s)
+        readings = meter.readings(env)
+        if readings:
+            watermark = max(watermark, env.received_at_ms)
+            state = decode_charger(meters.get(cid))
+            apply_meter_message(
+                state,
+                readings,
+                message_id=env.message_id,
+                received_at_ms=env.received_at_ms,
+                site_id="S",
+                watermark_ms=watermark,
+                rules=rules,
+            )
+            meters[cid] = encode_charger(state)
+    cpu = time.process_time() - started
+    print(f"stage-1 domain CPU per message, state decoded and encoded at each: {cpu / handled * 1e6:.0f} us")
 
 
 def timeline(chargers: int, hours: float, seed: int) -> None:
