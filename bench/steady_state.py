@@ -94,15 +94,7 @@ def stage_one(args: argparse.Namespace) -> None:
         readings = meter.readings(env)
         if readings:
             watermark = max(watermark, env.received_at_ms)
-            apply_meter_message(
-                states.setdefault(env.charger_id, ChargerState()),
-                readings,
-                message_id=env.message_id,
-                received_at_ms=env.received_at_ms,
-                site_id="S",
-                watermark_ms=watermark,
-                rules=rules,
-            )
+            _apply(states.setdefault(env.charger_id, ChargerState()), env, readings, watermark, rules)
             handled += 1
         cpu += time.process_time() - started
     encoded = [encode_charger(s) for s in states.values()]
@@ -146,18 +138,28 @@ def cold(args: argparse.Namespace) -> None:
         if readings:
             watermark = max(watermark, env.received_at_ms)
             state = decode_charger(meters.get(cid))
-            apply_meter_message(
-                state,
-                readings,
-                message_id=env.message_id,
-                received_at_ms=env.received_at_ms,
-                site_id="S",
-                watermark_ms=watermark,
-                rules=rules,
-            )
+            _apply(state, env, readings, watermark, rules)
             meters[cid] = encode_charger(state)
     cpu = time.process_time() - started
     print(f"stage-1 domain CPU per message, state decoded and encoded at each: {cpu / handled * 1e6:.0f} us")
+
+
+def _apply(
+    state: ChargerState,
+    env: envelope.Envelope,
+    readings: list[meter.MeterReading],
+    watermark: int,
+    rules: BucketRules,
+) -> None:
+    apply_meter_message(
+        state,
+        readings,
+        message_id=env.message_id,
+        received_at_ms=env.received_at_ms,
+        site_id="S",
+        watermark_ms=watermark,
+        rules=rules,
+    )
 
 
 def timeline(chargers: int, hours: float, seed: int) -> None:
