@@ -24,6 +24,7 @@ from pathlib import Path
 from setuptools import setup
 
 HERE = Path(__file__).parent
+EXTENSIONS = "agents/**/*.so"  # where the build puts its extensions (and `make pure` removes them)
 
 
 def compiled_sources() -> list[str]:
@@ -32,7 +33,7 @@ def compiled_sources() -> list[str]:
 
 
 def remove_old_extensions() -> None:
-    for old in [*HERE.glob("agents/**/*.so"), *HERE.glob("chargestream__mypyc*.so")]:
+    for old in [*HERE.glob(EXTENSIONS), *HERE.glob("chargestream__mypyc*.so")]:
         old.unlink()
 
 
@@ -53,5 +54,5 @@ started = time.time()
 remove_old_extensions()
 setup(ext_modules=extensions())
 # Dated at the build's start: a source saved while it ran is newer than its extension.
-for built in HERE.glob("agents/**/*.so"):
+for built in HERE.glob(EXTENSIONS):
     os.utime(built, (started, started))

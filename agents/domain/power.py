@@ -37,10 +37,9 @@ class PowerRules:
 
 @dataclass(slots=True, init=False)
 class Point:
-    """What power and energy need of one reading. A value: never changed once made (not
-    frozen: a frozen dataclass's __init__ costs 6x, and a decoded charger state makes ~50
-    a connector). Its ``__init__`` is written out: the one dataclass generates is
-    interpreted even in the compiled build, and cost 5x this one (see agents/domain/__init__.py)."""
+    """What power and energy need of one reading. A value: never changed once made (a
+    decoded charger state makes ~50 a connector: not frozen, own __init__; see
+    agents/domain/__init__.py)."""
 
     ts_ms: int
     energy_wh: float | None
