@@ -47,6 +47,8 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, cassandra_contact: obj
     # did stall after their first rebalance (also on 2,000 events) until agents/consumer.py
     # rewound partitions with no committed offset; a stall is still a finding, not a crash.
     assert ("| a2 |" in text and "a2/a =" in text) or "a2 did not drain" in text, text
+    assert "| am |" in text and all(f"am/{v} =" in text for v in ("b", "c", "d1", "d1b", "d2")), text
+    assert ("| a2m |" in text and "a2m/am =" in text) or "a2m did not drain" in text, text
     assert "memory per connector:" in text, text
     assert "latency at an offered" in text and "| current site power on the derived topic | " in text, text
 
