@@ -11,8 +11,9 @@ Variants:
   a2  the same with two worker processes in one group (scaling)
   am, a2m  a and a2 with the in-memory sink whatever --sink says: the worker's own rate and
       scaling, with the host's two cores not shared with Cassandra (the issue asks for this
-      figure where Cassandra on the same host is the limit); compared with c, d1, d1b and
-      d2 as a is
+      figure where Cassandra on the same host is the limit); compared with b, c, d1, d1b
+      and d2 as a is. With the in-memory sink every row stays in the worker's heap, so
+      their peak RSS is not the worker's own
   d1  the framework's ceiling: a Faust agent that only counts raw bytes
   d1b the same agent on chargestream's consumer (one event per fetched batch, merged by
       timestamp, commits through the settled records): the framework's part of a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -48,12 +49,12 @@ METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction",
 # been quiet for idle_partition_seconds. (Indexed by partition first: the watermark is
 # taken twice per event, and scanning every topic-partition was ~4 % of the worker.)
 _watermarks: dict[int, dict[str, int]] = {}
-# (topic, partition) -> its part of the watermark, moved by the batch in flight and not in
-# the table yet: the table is written once per batch (``in_flight``), not per event, as a
-# Faust table write goes through Faust's sensors and key partitioning: per event, ~4 % of
-# the worker (py-spy, bench/RESULTS.md session 19). The commit after the batch sees the
-# same values.
-_unsaved: dict[tuple[str, int], int] = {}
+# partition -> topic -> its part of the watermark, moved by the batch in flight and not in
+# the table yet: the table is written when the batch ends (``in_flight``), not per event:
+# a Faust table write goes through Faust's sensors and key partitioning (~1 % of the worker
+# per event; py-spy, bench/RESULTS.md session 19). The commit after the batch sees the same
+# values.
+_unsaved: dict[int, dict[str, int]] = {}
 _last_event_wall: dict[int, dict[str, float]] = {}
 _recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
 
@@ -136,9 +137,13 @@ def in_flight(partition: int) -> Iterator[None]:
     _clock.message_started(time.monotonic())
     try:
         yield
-        _save_progress()
+    except asyncio.CancelledError:  # processed again after the restart: nothing of it is kept
+        _unsaved.pop(partition, None)
+        raise
     finally:
-        _unsaved.clear()  # a batch that failed saves nothing, as its table writes are abandoned
+        # Saved also when the batch raised: its event settles all the same, offsets and all
+        # (agents/held_state.py, ``settled``).
+        _save_progress(partition)
         del _held[partition]
         _clock.message_ended(time.monotonic())
 
@@ -150,18 +155,27 @@ def advance(topic: str, partition: int, received_at_ms: int) -> int:
     marks = _watermarks.setdefault(partition, {})
     current = marks.get(topic)
     if current is None:
-        current = codec.decode_int(input_watermarks.get(_stored(topic, partition)))
+        current = _persisted(topic, partition) or 0
     if received_at_ms > current:
         current = received_at_ms
-        _unsaved[topic, partition] = current
+        _unsaved.setdefault(partition, {})[topic] = current
     marks[topic] = current
     return partition_watermark(partition)
 
 
-def _save_progress() -> None:
-    """The batch's progress per input topic-partition into the table (in the batch's event:
-    a table write needs one)."""
-    for (topic, partition), watermark in _unsaved.items():
+def _persisted(topic: str, partition: int) -> int | None:
+    """The topic-partition's progress as saved: the batch in flight's, else the table's."""
+    unsaved = _unsaved.get(partition, {}).get(topic)
+    if unsaved is not None:
+        return unsaved
+    stored = input_watermarks.get(_stored(topic, partition))
+    return None if stored is None else codec.decode_int(stored)
+
+
+def _save_progress(partition: int) -> None:
+    """The batch's progress per input topic into the table (in the batch's event: a table
+    write needs one)."""
+    for topic, watermark in _unsaved.pop(partition, {}).items():
         input_watermarks[_stored(topic, partition)] = codec.encode_int(watermark)
 
 
@@ -186,9 +200,9 @@ def recall(partition: int) -> None:
     for topic in (*settings.meter_topics, *settings.status_topics):
         if topic in marks:
             continue
-        stored = input_watermarks.get(_stored(topic, partition))
+        stored = _persisted(topic, partition)
         if stored is not None or _holds_records(topic, partition):
-            marks[topic] = codec.decode_int(stored)
+            marks[topic] = stored or 0
             _last_event_wall.setdefault(partition, {}).setdefault(topic, now_wall)
 
 
