@@ -50,10 +50,10 @@ METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction",
 # taken twice per event, and scanning every topic-partition was ~4 % of the worker.)
 _watermarks: dict[int, dict[str, int]] = {}
 # partition -> topic -> its part of the watermark, moved by the batch in flight and not in
-# the table yet: the table is written when the batch ends (``in_flight``), not per event:
-# a Faust table write goes through Faust's sensors and key partitioning (~1 % of the worker
-# per event; py-spy, bench/RESULTS.md session 19). The commit after the batch sees the same
-# values.
+# the table yet: the table is written when the batch ends (``in_flight``), not per event.
+# A Faust table write goes through Faust's sensors and key partitioning; one per event was
+# ~1 % of the worker (py-spy, bench/RESULTS.md session 19). The commit after the batch sees
+# the same values.
 _unsaved: dict[int, dict[str, int]] = {}
 _last_event_wall: dict[int, dict[str, float]] = {}
 _recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
@@ -141,11 +141,11 @@ def in_flight(partition: int) -> Iterator[None]:
         _unsaved.pop(partition, None)
         raise
     finally:
+        del _held[partition]
+        _clock.message_ended(time.monotonic())
         # Saved also when the batch raised: its event settles all the same, offsets and all
         # (agents/held_state.py, ``settled``).
         _save_progress(partition)
-        del _held[partition]
-        _clock.message_ended(time.monotonic())
 
 
 def advance(topic: str, partition: int, received_at_ms: int) -> int:
