@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -49,12 +48,6 @@ METER_ACTIONS = frozenset({"MeterValues", "StartTransaction", "StopTransaction",
 # been quiet for idle_partition_seconds. (Indexed by partition first: the watermark is
 # taken twice per event, and scanning every topic-partition was ~4 % of the worker.)
 _watermarks: dict[int, dict[str, int]] = {}
-# partition -> topic -> its part of the watermark, moved by the batch in flight and not in
-# the table yet: the table is written when the batch ends (``in_flight``), not per event.
-# A Faust table write goes through Faust's sensors and key partitioning; one per event was
-# ~1 % of the worker (py-spy, bench/RESULTS.md session 19). The commit after the batch sees
-# the same values.
-_unsaved: dict[int, dict[str, int]] = {}
 _last_event_wall: dict[int, dict[str, float]] = {}
 _recalled: set[int] = set()  # partitions whose topics are all in _watermarks (see recall)
 
@@ -137,15 +130,9 @@ def in_flight(partition: int) -> Iterator[None]:
     _clock.message_started(time.monotonic())
     try:
         yield
-    except asyncio.CancelledError:  # processed again after the restart: nothing of it is kept
-        _unsaved.pop(partition, None)
-        raise
     finally:
         del _held[partition]
         _clock.message_ended(time.monotonic())
-        # Saved also when the batch raised: its event settles all the same, offsets and all
-        # (agents/held_state.py, ``settled``).
-        _save_progress(partition)
 
 
 def advance(topic: str, partition: int, received_at_ms: int) -> int:
@@ -155,28 +142,12 @@ def advance(topic: str, partition: int, received_at_ms: int) -> int:
     marks = _watermarks.setdefault(partition, {})
     current = marks.get(topic)
     if current is None:
-        current = _persisted(topic, partition) or 0
+        current = codec.decode_int(input_watermarks.get(_stored(topic, partition)))
     if received_at_ms > current:
         current = received_at_ms
-        _unsaved.setdefault(partition, {})[topic] = current
+        input_watermarks[_stored(topic, partition)] = codec.encode_int(current)
     marks[topic] = current
     return partition_watermark(partition)
-
-
-def _persisted(topic: str, partition: int) -> int | None:
-    """The topic-partition's progress as saved: the batch in flight's, else the table's."""
-    unsaved = _unsaved.get(partition, {}).get(topic)
-    if unsaved is not None:
-        return unsaved
-    stored = input_watermarks.get(_stored(topic, partition))
-    return None if stored is None else codec.decode_int(stored)
-
-
-def _save_progress(partition: int) -> None:
-    """The batch's progress per input topic into the table (in the batch's event: a table
-    write needs one)."""
-    for topic, watermark in _unsaved.pop(partition, {}).items():
-        input_watermarks[_stored(topic, partition)] = codec.encode_int(watermark)
 
 
 def _stored(topic: str, partition: int) -> bytes:
@@ -200,9 +171,9 @@ def recall(partition: int) -> None:
     for topic in (*settings.meter_topics, *settings.status_topics):
         if topic in marks:
             continue
-        stored = _persisted(topic, partition)
+        stored = input_watermarks.get(_stored(topic, partition))
         if stored is not None or _holds_records(topic, partition):
-            marks[topic] = stored or 0
+            marks[topic] = codec.decode_int(stored)
             _last_event_wall.setdefault(partition, {}).setdefault(topic, now_wall)
 
 
