@@ -584,18 +584,32 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+# chargestream's worker variants: name -> (worker processes, sink; None: the one --sink names)
+WORKER_VARIANTS: dict[str, tuple[int, str | None]] = {
+    "a": (1, None),
+    "a2": (2, None),
+    "am": (1, "memory"),
+    "a2m": (2, "memory"),
+}
+
+
 def _run_variant(
     variant: str, args: argparse.Namespace, prefix: str, events: int, notes: list[str], *, done: list[Result]
 ) -> list[Result]:
-    if variant in ("am", "a2m") and args.sink == "memory":
-        notes.append(f"{variant} not run: with --sink memory it is {variant[:-1]}")
-        return []
-    if variant in ("a", "a2", "am", "a2m"):
-        sink = "memory" if variant.endswith("m") else args.sink
-        workers = 2 if variant.startswith("a2") else 1
+    if variant in WORKER_VARIANTS:
+        workers, sink = WORKER_VARIANTS[variant]
+        if sink == args.sink:  # am or a2m when --sink names their sink: a or a2 again
+            notes.append(f"{variant} not run: with --sink {sink} it is {variant[:-1]}")
+            return []
         return [
             run_chargestream(
-                args.bootstrap, prefix, events, sink, args.partitions, workers=workers, name=variant
+                args.bootstrap,
+                prefix,
+                events,
+                sink or args.sink,
+                args.partitions,
+                workers=workers,
+                name=variant,
             )
         ]
     elif variant == "mem":  # 10,000 and 100,000 connectors at the default 50,000
