@@ -8,8 +8,11 @@ import threading
 from typing import Any, cast
 
 import faust
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from .config import Settings, get_settings
+from .consumer import RewindingConsumer
 from .held_state import HeldStateConsumer, HeldStateTransport, HeldTable
 from .kafka_clients import faust_credentials
 from .spill_store import register as register_spill_store
@@ -26,9 +29,11 @@ STAGE1_QUEUE_EVENTS = 16
 
 
 class ChargestreamApp(faust.App):
-    """A faust.App with four changes:
+    """A faust.App with five changes:
     - the topics in ``batched_topics`` reach their agents as one event per fetched batch
       (agents/consumer.py);
+    - its flow control tells the consumer when it empties the streams' queues (the
+      consumer then reads their records again);
     - table state is sent after the outputs it implies (agents/held_state.py);
     - Faust's graceful stop (wait for events in flight, flush, commit) gets an overall
       bound: a stop that waits on an unreachable Cassandra would wait forever. This one
@@ -49,6 +54,10 @@ class ChargestreamApp(faust.App):
             topic.maxsize = maxsize
         return topic
 
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return _StreamQueues(self, loop=self.loop)
+
     def _new_transport(self) -> Any:
         return HeldStateTransport(self.conf.broker_consumer, self)
 
@@ -57,6 +66,21 @@ class ChargestreamApp(faust.App):
         timer.daemon = True
         timer.start()
         await super().on_stop()
+
+
+class _StreamQueues(FlowControlEvent):
+    """Faust's flow control of the streams' queues, which tells the consumer when it has
+    emptied them: records handed over and dropped so must be read again (consumer.py)."""
+
+    def __init__(self, app: faust.App, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._app = app
+
+    def clear(self) -> None:
+        super().clear()
+        consumer = self._app._consumer
+        if isinstance(consumer, RewindingConsumer):
+            consumer.streams_cleared()
 
 
 class QuietWorker(faust.Worker):
