@@ -36,7 +36,8 @@ Faust's consumer (faust-streaming 0.15) lost input records after a rebalance in 
   contributions (here: a site's first buckets without some connectors); 2 of 3 CI runs,
   2 of 14 here, 2026-12-07. The app's flow control now tells the consumer when it empties
   the queues with the flow running, and the consumer seeks again before it hands anything
-  more over.
+  more over. A batch whose hand-over was under way at the emptying reaches its queue after
+  it; its agent skips it (``outdated``), as its records are read again too.
 
 And one crash: Faust's livelock detector reads each partition's position, which aiokafka
 asserts is known; it is not while the partition waits for an offset reset (just after
@@ -183,8 +184,12 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         end of every table recovery it does so with the flow running, after it resumed the
         stream partitions and sought them to their committed offsets: batches fetched from
         there and handed over in between are gone from the queues, and the fetcher has read
-        past them. Seek again before handing over more (module doc). A clear with the flow
-        stopped (a revoke) comes before the rebalance's own seek."""
+        past them. Seek again before handing over more (module doc). A batch whose hand-over
+        was under way reaches the queue after the emptying (Faust's drain loop puts it from
+        a task of its own): it is skipped when its turn comes (``outdated``), since it would
+        run ahead of the records dropped before it. A clear with the flow stopped (a revoke)
+        comes before the rebalance's own seek."""
+        QueueClears.count += 1
         if self.flow_active:
             self._reseek = True
 
@@ -363,13 +368,31 @@ def _after(taken: int | None) -> int:
 
 
 class RecordBatch(tuple[Message, ...]):
-    """The records of one batch event, in the order to process them."""
+    """The records of one batch event, in the order to process them; ``clears``: how many
+    times the streams' queues had been emptied when it was handed over."""
 
-    __slots__ = ()
+    clears = 0
+
+
+class QueueClears:
+    """How many times Faust has emptied the streams' queues (RewindingConsumer.streams_cleared)."""
+
+    count = 0
+
+
+def outdated(message: Any) -> bool:
+    """Whether the batch event was handed over before the streams' queues were last emptied,
+    and reached its queue after that: its records are read again by the seek that follows
+    (or by the rebalance's), and processed now they would settle offsets past records the
+    emptying dropped. Its agent skips it whole; it settles nothing."""
+    records = event_records(message)
+    return isinstance(records, RecordBatch) and records.clears != QueueClears.count
 
 
 def _batch(tp: TP, messages: list[Message]) -> ConsumerMessage:
     last = messages[-1]
+    records = RecordBatch(messages)
+    records.clears = QueueClears.count
     return ConsumerMessage(
         tp.topic,
         tp.partition,
@@ -378,7 +401,7 @@ def _batch(tp: TP, messages: list[Message]) -> ConsumerMessage:
         last.timestamp_type,
         None,
         None,
-        RecordBatch(messages),  # type: ignore[arg-type]  # the value: the records themselves
+        records,  # type: ignore[arg-type]  # the value: the records themselves
         None,
         0,
         sum(m.serialized_value_size for m in messages),
