@@ -45,6 +45,7 @@ from cassandra.cluster import NoHostAvailable
 from confluent_kafka import Consumer, TopicPartition
 
 from agents.config import Settings, renamed_topics
+from bench.rebalance_stress import offsets_report
 from infra.local.config import LocalSettings
 from infra.local.manager import down, up
 from tests.waiting import wait_for
@@ -537,7 +538,7 @@ def test_a_second_worker_joins_and_leaves(
 
     def rebalance(worker: Worker, env: dict[str, str], tmp: Path) -> Worker:
         _started(worker)
-        second = Worker(env, tmp / "w1")
+        second = Worker(env, tmp / "w1", loglevel="info")
         try:
             _took_over(second)
             time.sleep(2)
@@ -546,8 +547,16 @@ def test_a_second_worker_joins_and_leaves(
             second.stop()
         return worker
 
-    got = _run(shared_input, "rebalance", cassandra_session, tmp_path, rebalance)
-    _assert_same(got, reference)
+    # The workers log which offsets each event settled: a failure then says which records
+    # no worker processed (the flaky failures of 2026-12-07 were such).
+    trace = {"CHARGESTREAM_TRACE_PROCESSING": "true"}
+    got = _run(
+        shared_input, "rebalance", cassandra_session, tmp_path, rebalance, extra_env=trace, loglevel="info"
+    )
+    try:
+        _assert_same(got, reference)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{offsets_report(tmp_path)}") from None
 
 
 def _input_lag(data: Input, env: dict[str, str]) -> dict[str, int]:
