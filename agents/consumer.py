@@ -187,8 +187,9 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         past them. Seek again before handing over more (module doc). A batch whose hand-over
         was under way reaches the queue after the emptying (Faust's drain loop puts it from
         a task of its own): it is skipped when its turn comes (``outdated``), since it would
-        run ahead of the records dropped before it. A clear with the flow stopped (a revoke)
-        comes before the rebalance's own seek."""
+        run ahead of the records dropped before it. A clear with the flow stopped (a revoke,
+        recovery resuming after one) comes before the seek that ends the recovery. (A first
+        start's recovery runs with the flow on from the start: one seek more than needed.)"""
         QueueClears.count += 1
         if self.flow_active:
             self._reseek = True
@@ -277,8 +278,11 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             self._reseek = False
             try:
                 await self.perform_seek()
-            except Exception as exc:  # a rebalance under way: its recovery seeks again
-                log.warning("seek after a stale batch failed (%r); recovery will seek", exc)
+            except Exception as exc:
+                # A rebalance under way: its recovery seeks again. Otherwise try again at the
+                # next fetch: records dropped from the queues are behind the fetcher.
+                self._reseek = self.app.consumer_generation_id == generation
+                log.warning("seek after a stale batch failed (%r); will seek again", exc)
 
     def _batches(
         self, fetched: dict[TP, list[Message]], ordered: tuple[str, ...]
@@ -386,7 +390,11 @@ def outdated(message: Any) -> bool:
     (or by the rebalance's), and processed now they would settle offsets past records the
     emptying dropped. Its agent skips it whole; it settles nothing."""
     records = event_records(message)
-    return isinstance(records, RecordBatch) and records.clears != QueueClears.count
+    if not isinstance(records, RecordBatch) or records.clears == QueueClears.count:
+        return False
+    if get_settings().trace_processing:
+        log.info("outdated %s: read again after a seek", offset_spans(records))
+    return True
 
 
 def _batch(tp: TP, messages: list[Message]) -> ConsumerMessage:

@@ -103,6 +103,7 @@ NOTES = (
     "offset commit refused",
     "no longer this worker's to commit",
     "reads from",
+    "outdated",
     "status out of order",
     "change late",
 )
