@@ -180,16 +180,13 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         self._reseek |= dropped and self._merged_in != merged_in
 
     def streams_cleared(self) -> None:
-        """Faust has emptied the streams' queues (ChargestreamApp's flow control). At the
-        end of every table recovery it does so with the flow running, after it resumed the
-        stream partitions and sought them to their committed offsets: batches fetched from
-        there and handed over in between are gone from the queues, and the fetcher has read
-        past them. Seek again before handing over more (module doc). A batch whose hand-over
-        was under way reaches the queue after the emptying (Faust's drain loop puts it from
-        a task of its own): it is skipped when its turn comes (``outdated``), since it would
-        run ahead of the records dropped before it. A clear with the flow stopped (a revoke,
-        recovery resuming after one) comes before the seek that ends the recovery. (A first
-        start's recovery runs with the flow on from the start: one seek more than needed.)"""
+        """Faust has emptied the streams' queues (ChargestreamApp's flow control): with the
+        flow running (the end of a table recovery, module doc), seek again before handing
+        over more; a batch whose hand-over was under way lands after the emptying (Faust's
+        drain loop puts it from a task of its own) and is skipped (``outdated``). A clear
+        with the flow stopped (a revoke, recovery resuming after one) comes before the seek
+        that ends the recovery. (A first start's recovery runs with the flow on from the
+        start: one seek more than needed.)"""
         QueueClears.count += 1
         if self.flow_active:
             self._reseek = True
@@ -388,13 +385,21 @@ def outdated(message: Any) -> bool:
     """Whether the batch event was handed over before the streams' queues were last emptied,
     and reached its queue after that: its records are read again by the seek that follows
     (or by the rebalance's), and processed now they would settle offsets past records the
-    emptying dropped. Its agent skips it whole; it settles nothing."""
+    emptying dropped. Its agent skips it whole (``batches``); it settles nothing."""
     records = event_records(message)
     if not isinstance(records, RecordBatch) or records.clears == QueueClears.count:
         return False
     if get_settings().trace_processing:
         log.info("outdated %s: read again after a seek", offset_spans(records))
     return True
+
+
+async def batches(stream: Any) -> AsyncIterator[Any]:
+    """A batched topic's events for its agent: one message per partition and fetch, less
+    the ``outdated`` ones."""
+    async for event in stream.events():
+        if not outdated(event.message):
+            yield event.message
 
 
 def _batch(tp: TP, messages: list[Message]) -> ConsumerMessage:

@@ -16,7 +16,7 @@ from typing import Any
 
 from agents.app import STAGE1_QUEUE_EVENTS, STREAM_QUEUE_EVENTS, ChargestreamApp
 from agents.config import get_settings
-from agents.consumer import batch_records, outdated
+from agents.consumer import batch_records, batches
 from agents.held_state import settled, unsettled
 from bench.faust_app import RAW_TOPIC, RawCount, ceiling_conf, run_worker
 from bench.self_measuring import parser
@@ -44,10 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     @app.agent(topic)
     async def count(stream: Any) -> None:
-        async for event in stream.events():
-            batch = event.message  # one per partition and fetch
-            if outdated(batch):  # read again after a seek (agents/consumer.py)
-                continue
+        async for batch in batches(stream):  # one per partition and fetch
             async with settled(batch):
                 for msg in unsettled(batch_records(batch)):
                     counted.add(msg.value)

@@ -599,7 +599,8 @@ def _run_variant(
     if variant in WORKER_VARIANTS:
         workers, sink = WORKER_VARIANTS[variant]
         if sink == args.sink:  # am or a2m when --sink names their sink: a or a2 again
-            notes.append(f"{variant} not run: with --sink {sink} it is {variant[:-1]}")
+            twin = next(n for n, (w, s) in WORKER_VARIANTS.items() if w == workers and s is None)
+            notes.append(f"{variant} not run: with --sink {sink} it is {twin}")
             return []
         return [
             run_chargestream(

@@ -15,7 +15,7 @@ import orjson
 
 from agents import codec
 from agents.app import app
-from agents.consumer import batch_records, outdated
+from agents.consumer import batch_records, batches
 from agents.domain.envelope import Envelope, decode
 from agents.domain.errors import Reason, Rejected
 from agents.domain.validation import validate
@@ -31,10 +31,7 @@ log = logging.getLogger(__name__)
 
 @app.agent(charger_input)
 async def charger_stage(stream: faust.StreamT[Any]) -> None:
-    async for event in stream.events():
-        batch = event.message  # one per partition and fetch (agents/consumer.py)
-        if outdated(batch):  # read again after a seek
-            continue
+    async for batch in batches(stream):  # one per partition and fetch (agents/consumer.py)
         outbox = Stage2Outbox(settings.topic_partitions)
         async with settled(batch, *CHARGER_TABLES):
             with meter.in_flight(batch.partition), collecting(outbox):

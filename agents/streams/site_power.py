@@ -12,7 +12,7 @@ import orjson
 
 from agents import codec, held_state
 from agents.app import app
-from agents.consumer import batch_records, outdated
+from agents.consumer import batch_records, batches
 from agents.domain.buckets import BUCKET_MS, SiteBucket, site_bucket
 from agents.domain.site_timeline import Change
 from agents.held_state import settled, unsettled
@@ -35,10 +35,7 @@ log = logging.getLogger(__name__)
 
 @app.agent(site_contributions)
 async def site_stage(stream: faust.StreamT[Any]) -> None:
-    async for event in stream.events():
-        batch = event.message  # one per partition and fetch (agents/consumer.py)
-        if outdated(batch):  # read again after a seek
-            continue
+    async for batch in batches(stream):  # one per partition and fetch (agents/consumer.py)
         async with settled(batch, *SITE_TABLES):
             for msg in unsettled(batch_records(batch)):
                 await _record(msg)
