@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     linger.ms): up to this much latency per stage, for fewer, larger requests to Kafka on
     a busy host (the latency benchmark's p99 was lower at 25 than at 5; bench/RESULTS.md)."""
 
+    produce_stall_seconds: float = Field(60.0, gt=0)
+    """How long the worker's producer may leave records unacknowledged with no delivery
+    report at all before it is replaced: a new librdkafka producer sends them again (those
+    the old one did deliver come twice). librdkafka 2.16's idempotent producer was seen
+    stuck for good after a broker restart (agents/output_producer.py)."""
+
     commit_interval_seconds: float = Field(2.8, gt=0)
     """How often offsets are committed, with the state that goes with them (Faust's
     broker_commit_interval). Each commit encodes every table value changed since the last

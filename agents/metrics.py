@@ -126,6 +126,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.producer_replaced = Counter(
+            "chargestream_producer_replaced",
+            "Kafka producers replaced after stalling with records unacknowledged"
+            " (CHARGESTREAM_PRODUCE_STALL_SECONDS); their records were sent again",
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "chargestream_consumer_lag",
             "Records behind the partition's high watermark, per assigned input partition",

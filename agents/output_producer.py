@@ -13,16 +13,28 @@ What the rest of the worker relies on:
   Kafka refused any (a record it could not deliver in ``message.timeout.ms`` included):
   held_state runs it before every commit, so offsets never pass an undelivered output;
 - a full local queue makes ``produce`` wait (backpressure), never drop.
+
+A stuck producer is replaced. After a broker restart, librdkafka 2.16's idempotent
+producer was once seen to deliver nothing more, and to log nothing, until its records
+timed out five minutes later (the broker-restart fault test, CI of 2026-12-07): the commit
+then failed and the worker stopped. Records are kept here until their delivery report, so
+when ``stall_s`` passes with records waiting and no report at all, the producer is purged
+and let go, and a new one sends what had no report, in the order first produced. What
+the old one did deliver comes twice, as after any crash of an at-least-once worker;
+per partition the copies come after the originals, so the newest record stays last.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from .landings import Landings
+from .metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +45,30 @@ POLL_S = 0.005  # how often a waiting flush or a full queue polls librdkafka
 POLL_EVERY = 64
 WARN_EVERY_S = 30.0
 
+# A record as produced: topic, key, value, partition (None: by key), headers.
+_Record = tuple[str, bytes | None, bytes | None, int | None, Sequence[tuple[str, bytes]] | None]
+
 
 class OutputError(RuntimeError):
     """Kafka refused records; the message names the topics and the causes."""
 
 
 class OutputProducer:
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], stall_s: float = 60.0) -> None:
+        self._config = {"partitioner": "murmur2_random", "enable.idempotence": True, **config}
+        self._stall_s = stall_s
+        self._producer = self._new_producer()
+        self._generation = 0  # of the producer: reports of a replaced one are ignored
+        self._landings = Landings()  # records produced, not yet acknowledged or refused
+        self._waiting: dict[int, _Record] = {}  # seq -> record, until its delivery report
+        # The last delivery report, or the first record produced when none waited.
+        self._reported_at = time.monotonic()
+        self._failed: list[str] = []
+
+    def _new_producer(self) -> Any:
         from confluent_kafka import Producer
 
-        self._producer = Producer(
-            {
-                "partitioner": "murmur2_random",
-                "enable.idempotence": True,
-                **config,
-            }
-        )
-        self._landings = Landings()  # records produced, not yet acknowledged or refused
-        self._failed: list[str] = []
+        return Producer(self._config)
 
     async def produce(
         self,
@@ -61,32 +79,46 @@ class OutputProducer:
         partition: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> None:
+        if not self._landings.outstanding:  # a stall is counted from here
+            self._reported_at = time.monotonic()
         seq = self._landings.issue()
+        record = (topic, key, value, partition, headers)
+        while True:
+            try:
+                self._send(seq, record)
+                break
+            except BufferError:  # librdkafka's queue is full: let it drain
+                self._producer.poll(0)
+                await asyncio.sleep(POLL_S)
+                self._replace_if_stuck()
+            except BaseException:  # not produced: nothing to wait for
+                self._landings.landed(seq)
+                raise
+        self._waiting[seq] = record
+        if seq % POLL_EVERY == 0:
+            self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
+
+    def _send(self, seq: int, record: _Record) -> None:
+        topic, key, value, partition, headers = record
+        generation = self._generation
         kwargs: dict[str, Any] = {
             "key": key,
             "value": value,
-            "on_delivery": lambda err, msg: self._done(seq, err, msg),
+            "on_delivery": lambda err, msg: self._done(generation, seq, err, msg),
         }
         if partition is not None:
             kwargs["partition"] = partition
         if headers:
             kwargs["headers"] = list(headers)
-        while True:
-            try:
-                self._producer.produce(topic, **kwargs)
-                break
-            except BufferError:  # librdkafka's queue is full: let it drain
-                self._producer.poll(0)
-                await asyncio.sleep(POLL_S)
-            except BaseException:  # not produced: nothing to wait for
-                self._landings.landed(seq)
-                raise
-        if seq % POLL_EVERY == 0:
-            self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
+        self._producer.produce(topic, **kwargs)
 
-    def _done(self, seq: int, err: Any, msg: Any) -> None:
+    def _done(self, generation: int, seq: int, err: Any, msg: Any) -> None:
+        if generation != self._generation:  # a replaced producer's report: the record was sent again
+            return
+        self._reported_at = time.monotonic()
         if err is not None:
             self._failed.append(f"{msg.topic()}: {err}")
+        del self._waiting[seq]
         self._landings.landed(seq)
 
     async def flush(self) -> None:
@@ -98,6 +130,7 @@ class OutputProducer:
             while not mark.landed.is_set():
                 self._producer.poll(0)  # delivery reports come only from here
                 await asyncio.sleep(POLL_S)
+                self._replace_if_stuck()
                 waited += POLL_S
                 if waited >= WARN_EVERY_S:
                     log.warning("%d records out not yet acknowledged by Kafka; waiting", mark.remaining)
@@ -105,3 +138,31 @@ class OutputProducer:
         if self._failed:
             failed, self._failed = self._failed, []
             raise OutputError(f"Kafka refused {len(failed)} record(s) out; the first: {failed[0]}")
+
+    def _replace_if_stuck(self) -> None:
+        """A new producer for the records waiting, when none has had a report for stall_s."""
+        if not self._waiting or time.monotonic() - self._reported_at < self._stall_s:
+            return
+        log.warning(
+            "no record out acknowledged for %.0f s (%d waiting): a new Kafka producer sends them again",
+            time.monotonic() - self._reported_at,
+            len(self._waiting),
+        )
+        metrics.producer_replaced.inc()
+        stuck, self._producer = self._producer, self._new_producer()
+        self._generation += 1
+        try:
+            stuck.purge(in_queue=True, in_flight=True, blocking=False)
+        except Exception:  # let go of it all the same
+            log.exception("purging the stuck producer failed")
+        # Destroying a librdkafka handle joins its threads: not on the event loop.
+        threading.Thread(target=_let_go, args=([stuck],), name="producer-let-go", daemon=True).start()
+        del stuck
+        for seq, record in self._waiting.items():  # in the order first produced
+            self._send(seq, record)
+        self._reported_at = time.monotonic()
+
+
+def _let_go(holder: list[Any]) -> None:
+    """Drops the last reference to a replaced producer (its reports are ignored)."""
+    holder.pop().poll(0)

@@ -93,7 +93,8 @@ def _some(status: ChargerStatus | None) -> ChargerStatus:
 
 @functools.cache
 def outputs() -> OutputProducer:
-    return OutputProducer(confluent_config(settings, {"linger.ms": settings.produce_linger_ms}))
+    config = confluent_config(settings, {"linger.ms": settings.produce_linger_ms})
+    return OutputProducer(config, stall_s=settings.produce_stall_seconds)
 
 
 async def emit(

@@ -4,12 +4,17 @@ order, on the partitions Faust would pick; a record Kafka refuses fails the flus
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Callable
 
 import pytest
+from prometheus_client import REGISTRY
 
 from agents.output_producer import OutputError, OutputProducer
+from infra.local.config import LocalSettings
+from infra.local.manager import status
 
 TIMEOUT_S = 30
 
@@ -79,3 +84,68 @@ def test_a_record_kafka_refuses_fails_the_flush(
 
     with pytest.raises(OutputError, match=topic):
         asyncio.run(send())
+
+
+def test_a_stuck_producer_is_replaced_and_its_records_sent_again(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str]
+) -> None:
+    """Kafka stopped (SIGSTOP) with records in flight: no report comes, so after stall_s a
+    new producer sends them again; once Kafka goes on, every record is in the topic, the
+    newest of each key last (copies of delivered ones may come too: at least once)."""
+    topic = kafka_topics("stall", partitions=2)
+    producer = OutputProducer({"bootstrap.servers": kafka_bootstrap}, stall_s=1.0)
+    kafka = status(LocalSettings(), ["kafka"])[0].pid
+    assert kafka is not None, "the local Kafka is not running (make services)"
+    replaced_before = REGISTRY.get_sample_value("chargestream_producer_replaced_total") or 0.0
+    keys = [f"k{i}".encode() for i in range(5)]
+
+    async def send() -> None:
+        for i in range(50):
+            await producer.produce(topic, key=keys[i % 5], value=str(i).encode())
+        await producer.flush()  # connected, with a producer id: what follows is in flight
+        os.kill(kafka, signal.SIGSTOP)
+        try:
+            for i in range(50, 250):
+                await producer.produce(topic, key=keys[i % 5], value=str(i).encode())
+            flushing = asyncio.create_task(producer.flush())
+            await asyncio.sleep(2.5)  # past stall_s with Kafka stopped: replaced at least once
+        finally:
+            os.kill(kafka, signal.SIGCONT)
+        await asyncio.wait_for(flushing, TIMEOUT_S)
+
+    asyncio.run(send())
+    replaced = (REGISTRY.get_sample_value("chargestream_producer_replaced_total") or 0.0) - replaced_before
+    assert replaced >= 1
+    got = read_to_end(kafka_bootstrap, topic)
+    assert {int(v or b"") for _, _, v in got} == set(range(250))
+    last: dict[bytes | None, int] = {}
+    for _, key, value in got:
+        last[key] = int(value or b"")
+    assert last == {k: 245 + i for i, k in enumerate(keys)}
+
+
+def read_to_end(bootstrap: str, topic: str) -> list[tuple[int | None, bytes | None, bytes | None]]:
+    """Every record of the topic, partition by partition (duplicates included)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    config = {"bootstrap.servers": bootstrap, "group.id": f"{topic}.reader", "enable.auto.commit": False}
+    consumer = Consumer(config)
+    got: list[tuple[int | None, bytes | None, bytes | None]] = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic].partitions
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=TIMEOUT_S)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, low)])
+            deadline = time.monotonic() + TIMEOUT_S
+            offset = low
+            while offset < high and time.monotonic() < deadline:
+                for m in consumer.consume(500, timeout=1):
+                    assert m.error() is None, m.error()
+                    got.append((m.partition(), m.key(), m.value()))
+                    offset = (m.offset() or 0) + 1
+            assert offset >= high, f"{topic}[{p}]: read to {offset} of {high} in {TIMEOUT_S} s"
+    finally:
+        consumer.close()
+    return got
