@@ -20,8 +20,10 @@ timed out five minutes later (the broker-restart fault test, CI of 2026-12-07): 
 then failed and the worker stopped. Records are kept here until their delivery report, so
 when ``stall_s`` passes with records waiting and no report at all, the producer is purged
 and let go, and a new one sends what had no report, in the order first produced. What
-the old one did deliver comes twice, as after any crash of an at-least-once worker;
-per partition the copies come after the originals, so the newest record stays last.
+the old one did deliver comes twice, as after any crash of an at-least-once worker. The
+copies follow the originals (the old producer sent those first, and is purged before the
+new one connects), so the newest record of a key stays last: the integration test checks
+that with Kafka stopped (SIGSTOP) while records were in flight.
 """
 
 from __future__ import annotations
