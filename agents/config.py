@@ -140,10 +140,11 @@ class Settings(BaseSettings):
     a busy host (the latency benchmark's p99 was lower at 25 than at 5; bench/RESULTS.md)."""
 
     produce_stall_seconds: float = Field(60.0, gt=0)
-    """How long the worker's producer may leave records unacknowledged with no delivery
-    report at all before it is replaced: a new librdkafka producer sends them again (those
-    the old one did deliver come twice). librdkafka 2.16's idempotent producer was seen
-    stuck for good after a broker restart (agents/output_producer.py)."""
+    """How long a record out may wait for Kafka's acknowledgement before the worker's
+    producer is replaced: a new librdkafka producer sends every record waiting again (those
+    the old one did deliver come twice). librdkafka 2.16's idempotent producer was seen to
+    deliver nothing after a broker restart until its records timed out
+    (agents/output_producer.py)."""
 
     commit_interval_seconds: float = Field(2.8, gt=0)
     """How often offsets are committed, with the state that goes with them (Faust's

@@ -10,20 +10,22 @@ What the rest of the worker relies on:
 - order per partition, as before: idempotence on, so retries do not reorder;
 - keyed records land where Faust and Java clients would put them (murmur2);
 - ``flush`` waits until every record produced before it is acknowledged, and raises if
-  Kafka refused any (a record it could not deliver in ``message.timeout.ms`` included):
-  held_state runs it before every commit, so offsets never pass an undelivered output;
+  Kafka refused any, or if one was not acknowledged within ``message.timeout.ms`` of its
+  first produce (replacements below included): held_state runs it before every commit, so
+  offsets never pass an undelivered output;
 - a full local queue makes ``produce`` wait (backpressure), never drop.
 
-A stuck producer is replaced. After a broker restart, librdkafka 2.16's idempotent
+A stalled producer is replaced. After a broker restart, librdkafka 2.16's idempotent
 producer was once seen to deliver nothing more, and to log nothing, until its records
-timed out five minutes later (the broker-restart fault test, CI of 2026-12-07): the commit
-then failed and the worker stopped. Records are kept here until their delivery report, so
-when ``stall_s`` passes with records waiting and no report at all, the producer is purged
-and let go, and a new one sends what had no report, in the order first produced. What
-the old one did deliver comes twice, as after any crash of an at-least-once worker. The
-copies follow the originals (the old producer sent those first, and is purged before the
-new one connects), so the newest record of a key stays last: the integration test checks
-that with Kafka stopped (SIGSTOP) while records were in flight.
+timed out five minutes later (the broker-restart fault test, CI of 2026-12-07): the
+commit then failed and the worker stopped. Records are kept here until their delivery
+report, so when the oldest one waiting has been with the current producer for
+``stall_s``, that producer is purged and let go, and a new one sends every record waiting,
+in the order first produced. What the old one did deliver comes twice, as after any crash
+of an at-least-once worker. The copies usually follow the originals: the old producer had
+sent those first, and is purged before the new one exists. Nothing fences it off, though
+(that takes a transactional producer): a request of the old one still on its way, late,
+would land after the copies, and an older value of its key would be the last.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ POLL_S = 0.005  # how often a waiting flush or a full queue polls librdkafka
 # the produce itself when done per record (py-spy, bench/RESULTS.md).
 POLL_EVERY = 64
 WARN_EVERY_S = 30.0
+CHECK_EVERY_S = 1.0  # how often a waiting flush or a full queue looks for a stall
+LET_GO_S = 10.0  # how long a replaced producer may take to serve its purged records' reports
 
 # A record as produced: topic, key, value, partition (None: by key), headers.
 _Record = tuple[str, bytes | None, bytes | None, int | None, Sequence[tuple[str, bytes]] | None]
@@ -55,16 +59,27 @@ class OutputError(RuntimeError):
     """Kafka refused records; the message names the topics and the causes."""
 
 
+class _Waiting:
+    """A record produced and not yet reported on."""
+
+    __slots__ = ("first_at", "record", "sent_at")
+
+    def __init__(self, record: _Record, now: float) -> None:
+        self.record = record
+        self.first_at = now  # first produced: message.timeout.ms counts from here
+        self.sent_at = now  # given to the current producer: a stall counts from here
+
+
 class OutputProducer:
     def __init__(self, config: dict[str, Any], stall_s: float = 60.0) -> None:
         self._config = {"partitioner": "murmur2_random", "enable.idempotence": True, **config}
         self._stall_s = stall_s
+        self._timeout_s = float(self._config.get("message.timeout.ms", 300_000)) / 1000
         self._producer = self._new_producer()
         self._generation = 0  # of the producer: reports of a replaced one are ignored
         self._landings = Landings()  # records produced, not yet acknowledged or refused
-        self._waiting: dict[int, _Record] = {}  # seq -> record, until its delivery report
-        # The last delivery report, or the first record produced when none waited.
-        self._reported_at = time.monotonic()
+        self._waiting: dict[int, _Waiting] = {}  # by seq, so oldest first
+        self._checked_at = 0.0
         self._failed: list[str] = []
 
     def _new_producer(self) -> Any:
@@ -81,22 +96,22 @@ class OutputProducer:
         partition: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> None:
-        if not self._landings.outstanding:  # a stall is counted from here
-            self._reported_at = time.monotonic()
         seq = self._landings.issue()
         record = (topic, key, value, partition, headers)
-        while True:
-            try:
-                self._send(seq, record)
-                break
-            except BufferError:  # librdkafka's queue is full: let it drain
+        try:
+            while True:
+                try:
+                    self._send(seq, record)
+                    break
+                except BufferError:  # librdkafka's queue is full: let it drain
+                    pass
                 self._producer.poll(0)
                 await asyncio.sleep(POLL_S)
-                self._replace_if_stuck()
-            except BaseException:  # not produced: nothing to wait for
-                self._landings.landed(seq)
-                raise
-        self._waiting[seq] = record
+                self._check_stall()
+        except BaseException:  # not produced: nothing to wait for
+            self._landings.landed(seq)
+            raise
+        self._waiting[seq] = _Waiting(record, time.monotonic())
         if seq % POLL_EVERY == 0:
             self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
 
@@ -115,12 +130,11 @@ class OutputProducer:
         self._producer.produce(topic, **kwargs)
 
     def _done(self, generation: int, seq: int, err: Any, msg: Any) -> None:
-        if generation != self._generation:  # a replaced producer's report: the record was sent again
+        # A replaced producer's report: the record was sent again (or failed, below).
+        if generation != self._generation or self._waiting.pop(seq, None) is None:
             return
-        self._reported_at = time.monotonic()
         if err is not None:
             self._failed.append(f"{msg.topic()}: {err}")
-        del self._waiting[seq]
         self._landings.landed(seq)
 
     async def flush(self) -> None:
@@ -132,7 +146,7 @@ class OutputProducer:
             while not mark.landed.is_set():
                 self._producer.poll(0)  # delivery reports come only from here
                 await asyncio.sleep(POLL_S)
-                self._replace_if_stuck()
+                self._check_stall()
                 waited += POLL_S
                 if waited >= WARN_EVERY_S:
                     log.warning("%d records out not yet acknowledged by Kafka; waiting", mark.remaining)
@@ -141,30 +155,56 @@ class OutputProducer:
             failed, self._failed = self._failed, []
             raise OutputError(f"Kafka refused {len(failed)} record(s) out; the first: {failed[0]}")
 
-    def _replace_if_stuck(self) -> None:
-        """A new producer for the records waiting, when none has had a report for stall_s."""
-        if not self._waiting or time.monotonic() - self._reported_at < self._stall_s:
+    def _check_stall(self) -> None:
+        """Replace the producer when the oldest record waiting has been with it for stall_s;
+        give the records up as refused once that record is message.timeout.ms old."""
+        now = time.monotonic()
+        if now - self._checked_at < CHECK_EVERY_S or not self._waiting:
             return
-        log.warning(
-            "no record out acknowledged for %.0f s (%d waiting): a new Kafka producer sends them again",
-            time.monotonic() - self._reported_at,
-            len(self._waiting),
-        )
-        metrics.producer_replaced.inc()
-        stuck, self._producer = self._producer, self._new_producer()
-        self._generation += 1
+        self._checked_at = now
+        oldest = next(iter(self._waiting.values()))
+        if now - oldest.sent_at < self._stall_s:
+            return
+        expired = now - oldest.first_at >= self._timeout_s
+        if expired:
+            age = now - oldest.first_at
+            log.warning("%d records out unacknowledged for %.0f s: given up", len(self._waiting), age)
+        else:
+            log.warning(
+                "a record out has waited %.0f s for Kafka's acknowledgement: a new Kafka producer sends"
+                " the %d records waiting again",
+                now - oldest.sent_at,
+                len(self._waiting),
+            )
+            metrics.producer_replaced.inc()
+        self._generation += 1  # the old producer's reports are ignored from here
+        stuck = self._producer
         try:
-            stuck.purge(in_queue=True, in_flight=True, blocking=False)
+            stuck.purge(in_queue=True, in_flight=True, blocking=False)  # before the new one exists
         except Exception:  # let go of it all the same
-            log.exception("purging the stuck producer failed")
+            log.exception("purging the stalled producer failed")
+        self._producer = self._new_producer()
         # Destroying a librdkafka handle joins its threads: not on the event loop.
         threading.Thread(target=_let_go, args=([stuck],), name="producer-let-go", daemon=True).start()
         del stuck
-        for seq, record in self._waiting.items():  # in the order first produced
-            self._send(seq, record)
-        self._reported_at = time.monotonic()
+        if expired:
+            for seq, waiting in self._waiting.items():
+                self._failed.append(f"{waiting.record[0]}: not acknowledged in {self._timeout_s:.0f} s")
+                self._landings.landed(seq)
+            self._waiting.clear()
+            return
+        for seq, waiting in self._waiting.items():  # in the order first produced
+            try:
+                self._send(seq, waiting.record)
+            except Exception:  # BufferError, say: it stays waiting, and the next check replaces again
+                log.exception("sending a record again failed")
+                return
+            waiting.sent_at = now
 
 
 def _let_go(holder: list[Any]) -> None:
-    """Drops the last reference to a replaced producer (its reports are ignored)."""
-    holder.pop().poll(0)
+    """Serves a replaced producer's reports (ignored: its generation is over) and drops the
+    last reference to it."""
+    producer = holder.pop()
+    producer.flush(LET_GO_S)
+    del producer

@@ -7,7 +7,8 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from prometheus_client import REGISTRY
@@ -94,8 +95,6 @@ def test_a_stuck_producer_is_replaced_and_its_records_sent_again(
     newest of each key last (copies of delivered ones may come too: at least once)."""
     topic = kafka_topics("stall", partitions=2)
     producer = OutputProducer({"bootstrap.servers": kafka_bootstrap}, stall_s=1.0)
-    kafka = status(LocalSettings(), ["kafka"])[0].pid
-    assert kafka is not None, "the local Kafka is not running (make services)"
     replaced_before = REGISTRY.get_sample_value("chargestream_producer_replaced_total") or 0.0
     keys = [f"k{i}".encode() for i in range(5)]
 
@@ -103,14 +102,11 @@ def test_a_stuck_producer_is_replaced_and_its_records_sent_again(
         for i in range(50):
             await producer.produce(topic, key=keys[i % 5], value=str(i).encode())
         await producer.flush()  # connected, with a producer id: what follows is in flight
-        os.kill(kafka, signal.SIGSTOP)
-        try:
+        with kafka_stopped():
             for i in range(50, 250):
                 await producer.produce(topic, key=keys[i % 5], value=str(i).encode())
             flushing = asyncio.create_task(producer.flush())
             await asyncio.sleep(2.5)  # past stall_s with Kafka stopped: replaced at least once
-        finally:
-            os.kill(kafka, signal.SIGCONT)
         await asyncio.wait_for(flushing, TIMEOUT_S)
 
     asyncio.run(send())
@@ -122,6 +118,39 @@ def test_a_stuck_producer_is_replaced_and_its_records_sent_again(
     for _, key, value in got:
         last[key] = int(value or b"")
     assert last == {k: 245 + i for i, k in enumerate(keys)}
+
+
+def test_replacing_does_not_wait_past_the_message_timeout(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str]
+) -> None:
+    """Replacements do not restart the records' message.timeout.ms: a flush still fails in
+    about that time when nothing is acknowledged (it waited forever before the bound)."""
+    topic = kafka_topics("expire")
+    config = {"bootstrap.servers": kafka_bootstrap, "message.timeout.ms": 2000}
+    producer = OutputProducer(config, stall_s=0.5)
+
+    async def send() -> None:
+        await producer.produce(topic, value=b"warm-up")
+        await producer.flush()
+        with kafka_stopped():
+            await producer.produce(topic, value=b"stuck")
+            await asyncio.wait_for(producer.flush(), 4.5)
+
+    with pytest.raises(OutputError, match=topic):
+        asyncio.run(send())
+
+
+@contextmanager
+def kafka_stopped() -> Iterator[None]:
+    """The local Kafka's process stopped (SIGSTOP) for the block: connections stay open, no
+    request is answered."""
+    pid = status(LocalSettings(), ["kafka"])[0].pid
+    assert pid is not None, "the local Kafka is not running (make services)"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def read_to_end(bootstrap: str, topic: str) -> list[tuple[int | None, bytes | None, bytes | None]]:
