@@ -70,16 +70,17 @@ from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage
 
 from .config import get_settings
-from .time_order import TimeOrder
+from .time_order import FetchProgress, TimeOrder
 
 log = logging.getLogger(__name__)
 
 # How long a partition's merge waits for a topic that has records on the broker and none
-# fetched, before it goes on without it (agents/time_order.py). Fetches come every few
-# milliseconds, but on a busy host a topic's records can take over a second to be handed
-# over (a worker's timers ran 1-2 s late in the fault tests), and what goes on without them
-# is processed out of order. Kafka Streams waits for such records without a bound
-# (max.task.idle.ms 0); this bound is for a partition whose leader cannot be reached.
+# fetched, before it goes on without it (agents/time_order.py), counted while fetches bring
+# records (a broker restart does not count). Fetches come every few milliseconds, but on a
+# busy host a topic's records can take over a second to be handed over (a worker's timers
+# ran 1-2 s late in the fault tests), and what goes on without them is processed out of
+# order. Kafka Streams waits for such records without a bound (max.task.idle.ms 0); this
+# bound is for a partition whose leader cannot be reached while the others deliver.
 MAX_WAIT_S = 10.0
 
 
@@ -119,6 +120,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         self._time_order: TimeOrder[TP, Message] = TimeOrder(
             lambda m: m.timestamp, lambda m: m.offset, MAX_WAIT_S, _gave_up
         )
+        self._fetch_progress = FetchProgress(time.monotonic())  # the merge's clock
         # Where each stream partition's reading began at its last seek to the committed
         # offsets (0: from the beginning): before any record of it is processed, all from
         # there on is still to do, however far the fetches have got (views.unprocessed).
@@ -247,13 +249,16 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         generation = self.app.consumer_generation_id
         fetched: dict[TP, list[Message]] = {}
         stale = False
+        got_any = False
         async for tp, message in super().getmany(timeout):
+            got_any = True
             if tp.topic in batched:
                 fetched.setdefault(tp, []).append(message)
             elif self._stale(tp) or self._reseek:
                 stale = True
             else:
                 yield tp, message
+        self._fetch_progress.advance(time.monotonic(), got_any)
         batches, stale_fetch = self._batches(fetched, ordered)
         stale |= stale_fetch
         for tp, messages in batches:
@@ -304,7 +309,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
     def _merged(self, ordered: tuple[str, ...]) -> list[tuple[TP, list[Message]]]:
         """Per partition number, what the merge of its time-ordered topics lets go now."""
         assigned = self.assignment()
-        now = time.monotonic()
+        now = self._fetch_progress.value
         out = []
         for partition in sorted({tp.partition for tp in self._time_order.holding()}):
             keys = [tp for t in ordered if (tp := TP(t, partition)) in assigned]
@@ -338,7 +343,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
 
 def _gave_up(partition: Hashable, tps: list[TP]) -> None:
     log.warning(
-        "input partition %s: no records of %s for %.0f s although the broker has some; the other"
+        "input partition %s: no records of %s in %.0f s of fetching although the broker has some; the other"
         " topics go on without them, which then come out of time order",
         partition,
         [f"{tp.topic}[{tp.partition}]" for tp in tps],

@@ -19,6 +19,13 @@ partition whose StatusNotification records had not been handed over for a second
 StopTransaction records went out ahead of the MeterValues before them, and the
 transactions' last readings lost their EVSE, 2026-12-07.)
 
+The wait is counted on a clock that runs only while fetches bring records
+(``FetchProgress``): a broker that nothing can be fetched from, a restart of the only
+one, holds back every topic alike, and going on after it without the stalled topic only
+put the others' buffered records out of order. In the broker-restart fault test (down for
+~19 s) a StatusNotification partition went on without its MeterValues after 10 s: two
+transactions ended on EVSE -1 and three buckets of a site differed (1 run in 13, 2026-12-07).
+
 A topic-partition's records are kept in offset order, each once: records that go back to
 an offset already buffered mean the fetcher was sought back (a seek takes effect in the
 consumer's thread before the consumer can drop the buffer), and replace what is buffered
@@ -114,3 +121,22 @@ class TimeOrder(Generic[K, R]):
             elif more_on_broker(keys[i]):
                 break  # its next records may come before the others' next ones
         return out
+
+
+class FetchProgress:
+    """The merge's clock: wall time while fetches bring records, each gap between them
+    counted as at most ``max_gap_s``. An outage of every partition (nothing fetched) does
+    not count against one partition's wait; a leader unreachable while the others deliver
+    does. The worker's own clock ticks keep records coming on a live worker."""
+
+    def __init__(self, now: float, max_gap_s: float = 1.0) -> None:
+        self.value = 0.0
+        self._at = now
+        self._max_gap_s = max_gap_s
+
+    def advance(self, now: float, fetched: bool) -> float:
+        """The clock after a fetch that brought records or not."""
+        if fetched:
+            self.value += min(now - self._at, self._max_gap_s)
+            self._at = now
+        return self.value

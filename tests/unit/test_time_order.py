@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agents.time_order import TimeOrder
+import pytest
+
+from agents.time_order import FetchProgress, TimeOrder
 
 Rec = tuple[str, int, float]  # (topic, offset, timestamp)
 
@@ -141,3 +143,36 @@ def test_records_after_those_buffered_are_appended() -> None:
     o.add("meter", [("meter", 3, 3.0)])
     o.add("meter", [])
     assert [r[1] for r in o.take(0, ["meter"], lambda k: False, now=0)] == [2, 3]
+
+
+def test_the_merges_clock_runs_while_fetches_bring_records() -> None:
+    clock = FetchProgress(now=100.0, max_gap_s=1.0)
+    assert clock.advance(100.05, fetched=True) == pytest.approx(0.05)
+    assert clock.advance(100.5, fetched=True) == pytest.approx(0.5)  # steady fetches: wall time
+
+
+def test_the_merges_clock_stands_while_nothing_is_fetched() -> None:
+    """A broker restart: ~19 s without records counts as one gap, at most max_gap_s."""
+    clock = FetchProgress(now=0.0, max_gap_s=1.0)
+    clock.advance(0.1, fetched=True)
+    for t in range(1, 20):
+        assert clock.advance(float(t), fetched=False) == pytest.approx(0.1)
+    assert clock.advance(20.0, fetched=True) == pytest.approx(1.1)
+
+
+def test_a_topic_that_stalls_while_the_broker_is_down_is_waited_for() -> None:
+    """The merge's wait, on that clock, outlasts an outage of every partition: the records
+    buffered before it stay behind the stalled topic's until it delivers again."""
+    o = _order()  # max_wait_s=1.0
+    clock = FetchProgress(now=0.0, max_gap_s=0.5)
+    o.add("status", _recs("status", 5))
+
+    def stalled(key: str) -> bool:  # the broker has meter records not fetched
+        return key == "meter"
+
+    assert o.take(0, ["meter", "status"], stalled, now=clock.advance(0.1, fetched=True)) == []
+    for t in range(1, 30):  # 30 s of outage
+        assert o.take(0, ["meter", "status"], stalled, now=clock.advance(float(t), fetched=False)) == []
+    o.add("meter", _recs("meter", 4))
+    got = o.take(0, ["meter", "status"], lambda k: False, now=clock.advance(30.0, fetched=True))
+    assert got == [("meter", 0, 4), ("status", 0, 5)]
