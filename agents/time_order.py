@@ -60,6 +60,7 @@ class TimeOrder(Generic[K, R]):
         self._gave_up = gave_up
         self._buffers: dict[K, deque[R]] = {}
         self._waiting_since: dict[Hashable, float] = {}  # group -> when it began to wait
+        self._group_of: dict[K, Hashable] = {}  # key -> its group, as of its group's last wait
         # Topic-partitions no longer waited for, until they deliver (each is in one group,
         # as its buffer is).
         self._given_up: set[K] = set()
@@ -78,6 +79,9 @@ class TimeOrder(Generic[K, R]):
         """The topic-partition was sought, paused or revoked: what it buffered is stale.
         Whether it held any records."""
         self._given_up.discard(key)
+        # A wait begun before is over: the group may hold nothing now and not be taken
+        # again until it resumes, and a start kept from before would give up at once then.
+        self._waiting_since.pop(self._group_of.get(key), None)
         return bool(self._buffers.pop(key, None))
 
     def held(self, key: K) -> int:
@@ -102,6 +106,8 @@ class TimeOrder(Generic[K, R]):
             elif k not in self._given_up and more_on_broker(k):
                 stalled.append(k)
         if stalled:
+            if group not in self._waiting_since:
+                self._group_of.update(dict.fromkeys(keys, group))
             since = self._waiting_since.setdefault(group, now)
             if now - since < self.max_wait_s:
                 return []
@@ -127,7 +133,8 @@ class FetchProgress:
     """The merge's clock: wall time while fetches bring records, each gap between them
     counted as at most ``max_gap_s``. An outage of every partition (nothing fetched) does
     not count against one partition's wait; a leader unreachable while the others deliver
-    does. The worker's own clock ticks keep records coming on a live worker."""
+    does. On a worker whose input is idle, the worker's own clock ticks (a topic fetched
+    with the inputs) keep it going, a second or so per tick interval."""
 
     def __init__(self, now: float, max_gap_s: float = 1.0) -> None:
         self.value = 0.0

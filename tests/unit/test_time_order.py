@@ -176,3 +176,21 @@ def test_a_topic_that_stalls_while_the_broker_is_down_is_waited_for() -> None:
     o.add("meter", _recs("meter", 4))
     got = o.take(0, ["meter", "status"], lambda k: False, now=clock.advance(30.0, fetched=True))
     assert got == [("meter", 0, 4), ("status", 0, 5)]
+
+
+def test_a_wait_begun_before_a_drop_does_not_count_after_it() -> None:
+    """A topic-partition sought or revoked mid-wait: when its group waits again, the wait
+    starts then (a start kept from before gave up at the first take after a resume)."""
+    o = _order()  # max_wait_s=1.0
+
+    def stalled(key: str) -> bool:
+        return key == "meter"
+
+    o.add("status", _recs("status", 5))
+    assert o.take(0, ["meter", "status"], stalled, now=0.0) == []  # waits from 0
+    o.drop("status")
+    o.drop("meter")
+    o.add("status", _recs("status", 6))
+    assert o.take(0, ["meter", "status"], stalled, now=50.0) == []  # a new wait, from 50
+    assert o.take(0, ["meter", "status"], stalled, now=50.5) == []
+    assert o.take(0, ["meter", "status"], stalled, now=51.0) == [("status", 0, 6)]  # given up
