@@ -163,12 +163,12 @@ class OutputProducer:
             return
         self._checked_at = now
         oldest = next(iter(self._waiting.values()))
-        if now - oldest.sent_at < self._stall_s:
+        age = now - oldest.first_at
+        expired = age >= self._timeout_s
+        if not expired and now - oldest.sent_at < self._stall_s:
             return
-        expired = now - oldest.first_at >= self._timeout_s
         if expired:
-            age = now - oldest.first_at
-            log.warning("%d records out unacknowledged for %.0f s: given up", len(self._waiting), age)
+            log.warning("a record out unacknowledged for %.0f s: %d given up", age, len(self._waiting))
         else:
             log.warning(
                 "a record out has waited %.0f s for Kafka's acknowledgement: a new Kafka producer sends"
@@ -189,17 +189,20 @@ class OutputProducer:
         del stuck
         if expired:
             for seq, waiting in self._waiting.items():
-                self._failed.append(f"{waiting.record[0]}: not acknowledged in {self._timeout_s:.0f} s")
+                self._failed.append(f"{waiting.record[0]}: given up when the oldest waiting had {age:.0f} s")
                 self._landings.landed(seq)
             self._waiting.clear()
             return
+        unsent = False
         for seq, waiting in self._waiting.items():  # in the order first produced
+            waiting.sent_at = now  # those not sent wait for the next replacement
+            if unsent:
+                continue
             try:
                 self._send(seq, waiting.record)
-            except Exception:  # BufferError, say: it stays waiting, and the next check replaces again
-                log.exception("sending a record again failed")
-                return
-            waiting.sent_at = now
+            except Exception:  # BufferError, say
+                log.exception("sending a record again failed; the rest wait for the next replacement")
+                unsent = True
 
 
 def _let_go(holder: list[Any]) -> None:
