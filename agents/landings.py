@@ -29,11 +29,6 @@ class Landings:
         self._outstanding = 0  # issued, not landed (or refused)
         self._marks: list[Mark] = []
 
-    @property
-    def outstanding(self) -> int:
-        """Writes issued and not landed (or refused) yet."""
-        return self._outstanding
-
     def issue(self) -> int:
         """A new write; its sequence number."""
         seq = self._next
