@@ -92,7 +92,9 @@ def test_a_stuck_producer_is_replaced_and_its_records_sent_again(
 ) -> None:
     """Kafka stopped (SIGSTOP) with records in flight: no report comes, so after stall_s a
     new producer sends them again; once Kafka goes on, every record is in the topic, the
-    newest of each key last (copies of delivered ones may come too: at least once)."""
+    newest of each key last (copies of delivered ones may come too: at least once). Last
+    because the old producer's requests were queued at the broker before the new one had
+    even connected; nothing fences it off in general (agents/output_producer.py)."""
     topic = kafka_topics("stall", partitions=2)
     producer = OutputProducer({"bootstrap.servers": kafka_bootstrap}, stall_s=1.0)
     replaced_before = REGISTRY.get_sample_value("chargestream_producer_replaced_total") or 0.0
@@ -124,7 +126,8 @@ def test_replacing_does_not_wait_past_the_message_timeout(
     kafka_bootstrap: str, kafka_topics: Callable[..., str]
 ) -> None:
     """Replacements do not restart the records' message.timeout.ms: a flush still fails in
-    about that time when nothing is acknowledged (it waited forever before the bound)."""
+    about that time when nothing is acknowledged (each new producer would otherwise give
+    the records a new timeout, and the flush could wait for ever)."""
     topic = kafka_topics("expire")
     config = {"bootstrap.servers": kafka_bootstrap, "message.timeout.ms": 2000}
     producer = OutputProducer(config, stall_s=0.5)
