@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 REPO = Path(__file__).parents[2]
@@ -57,3 +61,36 @@ def test_the_store_write_benchmark_runs_on_a_few_rows(cassandra_contact: object)
     done = run_module("bench.store_writes", "--rows", "400", "--rounds", "1", timeout=300)
     assert "| one statement | 400 |" in done.stdout and "| two statements | 400 |" in done.stdout, done.stdout
     assert "ratios one/two:" in done.stdout, done.stdout
+
+
+def test_a_bench_stopped_with_sigterm_deletes_its_topics(
+    kafka_bootstrap: str, cassandra_contact: object, tmp_path: Path
+) -> None:
+    """`timeout` and CI stop a run with SIGTERM: its topics go as at a normal end."""
+    from confluent_kafka.admin import AdminClient
+
+    log = tmp_path / "bench.log"
+    args = ["--events", "2000", "--connectors", "200", "--partitions", "2", "--variants", "d2"]
+    args += ["--bootstrap", kafka_bootstrap, "--results", os.devnull]
+    with log.open("w") as out:
+        bench = subprocess.Popen(
+            [sys.executable, "-m", "bench.run", *args],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    try:
+        # Its first line names the run's topics: "preloading 2,000 events (bench-<t>.*) ..."
+        wait_for(lambda: log.read_text().partition("\n")[1], 60, "the bench to start")
+        prefix = log.read_text().split("(", 1)[1].split("*", 1)[0]
+        wait_for(
+            lambda: any(t.startswith(prefix) for t in admin.list_topics(timeout=10).topics),
+            60,
+            f"the bench's topics ({prefix}*)",
+        )
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=120) == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    finally:
+        bench.kill()
+    assert [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)] == []
