@@ -59,17 +59,6 @@ class OutputError(RuntimeError):
     """Kafka refused records; the message names the topics and the causes."""
 
 
-class _Waiting:
-    """A record produced and not yet reported on."""
-
-    __slots__ = ("first_at", "record", "sent_at")
-
-    def __init__(self, record: _Record, now: float) -> None:
-        self.record = record
-        self.first_at = now  # first produced: message.timeout.ms counts from here
-        self.sent_at = now  # given to the current producer: a stall counts from here
-
-
 class OutputProducer:
     def __init__(self, config: dict[str, Any], stall_s: float = 60.0) -> None:
         self._config = {"partitioner": "murmur2_random", "enable.idempotence": True, **config}
@@ -78,7 +67,11 @@ class OutputProducer:
         self._producer = self._new_producer()
         self._generation = 0  # of the producer: reports of a replaced one are ignored
         self._landings = Landings()  # records produced, not yet acknowledged or refused
-        self._waiting: dict[int, _Waiting] = {}  # by seq, so oldest first
+        # seq -> the record and when it was first produced (message.timeout.ms counts from
+        # there), until its report; by seq, so oldest first. It has been with the current
+        # producer since then or since the producer replaced, whichever came last.
+        self._waiting: dict[int, tuple[_Record, float]] = {}
+        self._replaced_at = 0.0
         self._checked_at = 0.0
         self._failed: list[str] = []
 
@@ -111,7 +104,7 @@ class OutputProducer:
         except BaseException:  # not produced: nothing to wait for
             self._landings.landed(seq)
             raise
-        self._waiting[seq] = _Waiting(record, time.monotonic())
+        self._waiting[seq] = (record, time.monotonic())
         if seq % POLL_EVERY == 0:
             self._producer.poll(0)  # serve delivery reports (on this thread); never blocks
 
@@ -162,10 +155,11 @@ class OutputProducer:
         if now - self._checked_at < CHECK_EVERY_S or not self._waiting:
             return
         self._checked_at = now
-        oldest = next(iter(self._waiting.values()))
-        age = now - oldest.first_at
+        first_at = next(iter(self._waiting.values()))[1]
+        age = now - first_at
+        with_this_one = now - max(first_at, self._replaced_at)
         expired = age >= self._timeout_s
-        if not expired and now - oldest.sent_at < self._stall_s:
+        if not expired and with_this_one < self._stall_s:
             return
         if expired:
             log.warning("a record out unacknowledged for %.0f s: %d given up", age, len(self._waiting))
@@ -173,11 +167,12 @@ class OutputProducer:
             log.warning(
                 "a record out has waited %.0f s for Kafka's acknowledgement: a new Kafka producer sends"
                 " the %d records waiting again",
-                now - oldest.sent_at,
+                with_this_one,
                 len(self._waiting),
             )
             metrics.producer_replaced.inc()
         self._generation += 1  # the old producer's reports are ignored from here
+        self._replaced_at = now
         stuck = self._producer
         try:
             stuck.purge(in_queue=True, in_flight=True, blocking=False)  # before the new one exists
@@ -188,21 +183,17 @@ class OutputProducer:
         threading.Thread(target=_let_go, args=([stuck],), name="producer-let-go", daemon=True).start()
         del stuck
         if expired:
-            for seq, waiting in self._waiting.items():
-                self._failed.append(f"{waiting.record[0]}: given up when the oldest waiting had {age:.0f} s")
+            for seq, (record, _) in self._waiting.items():
+                self._failed.append(f"{record[0]}: given up when the oldest waiting had {age:.0f} s")
                 self._landings.landed(seq)
             self._waiting.clear()
             return
-        unsent = False
-        for seq, waiting in self._waiting.items():  # in the order first produced
-            waiting.sent_at = now  # those not sent wait for the next replacement
-            if unsent:
-                continue
+        for seq, (record, _) in self._waiting.items():  # in the order first produced
             try:
-                self._send(seq, waiting.record)
+                self._send(seq, record)
             except Exception:  # BufferError, say
                 log.exception("sending a record again failed; the rest wait for the next replacement")
-                unsent = True
+                return
 
 
 def _let_go(holder: list[Any]) -> None:

@@ -20,27 +20,6 @@ from infra.local.manager import status
 TIMEOUT_S = 30
 
 
-def read_all(
-    bootstrap: str, topic: str, expected: int
-) -> list[tuple[int | None, bytes | None, bytes | None]]:
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"{topic}.reader", "auto.offset.reset": "earliest"}
-    )
-    consumer.subscribe([topic])
-    got: list[tuple[int | None, bytes | None, bytes | None]] = []
-    try:
-        deadline = time.monotonic() + TIMEOUT_S
-        while len(got) < expected and time.monotonic() < deadline:
-            for m in consumer.consume(100, timeout=1):
-                assert m.error() is None, m.error()
-                got.append((m.partition(), m.key(), m.value()))
-    finally:
-        consumer.close()
-    return got
-
-
 def test_flushed_records_are_in_kafka_in_order_on_murmur2_partitions(
     kafka_bootstrap: str, kafka_topics: Callable[..., str]
 ) -> None:
@@ -54,7 +33,7 @@ def test_flushed_records_are_in_kafka_in_order_on_murmur2_partitions(
         await producer.flush()
 
     asyncio.run(send())
-    got = read_all(kafka_bootstrap, topic, 201)
+    got = read_to_end(kafka_bootstrap, topic)
     assert len(got) == 201
     by_key: dict[bytes, list[int]] = {}
     for partition, key, value in got:
