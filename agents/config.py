@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_timeout_seconds: float = Field(10.0, gt=0)
     """Timeout of every Kafka admin and client call we make ourselves."""
+    kafka_startup_wait_seconds: float = Field(120.0, gt=0)
+    """How long a starting worker tries again to declare its changelog topics while Kafka
+    does not answer (a broker restarting beside it), before it exits with an error."""
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """Production: SASL_SSL. TLS always verifies the broker's certificate and host name."""
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"

@@ -41,6 +41,7 @@ from faust.types import TP, AppT
 from .config import get_settings
 from .consumer import RewindingConsumer, event_records, offset_spans, settled_offsets_of
 from .metrics import metrics
+from .topic_declare import declare_patiently
 
 log = logging.getLogger(__name__)
 _Records = dict[Any, tuple[int | None, Any]]  # key -> (changelog partition, value)
@@ -419,3 +420,12 @@ class HeldStateConsumer(RewindingConsumer):
 
 class HeldStateTransport(aiokafka_driver.Transport):
     Consumer = HeldStateConsumer
+
+    async def _create_topic(self, owner: Any, client: Any, topic: str, *args: Any, **kwargs: Any) -> None:
+        """Faust's declaration, tried again while the broker is away (agents/topic_declare.py)."""
+        await declare_patiently(
+            lambda: super(HeldStateTransport, self)._create_topic(owner, client, topic, *args, **kwargs),
+            topic,
+            get_settings().kafka_startup_wait_seconds,
+            stopping=lambda: bool(owner.should_stop),
+        )

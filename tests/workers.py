@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +24,22 @@ def delete_topics(bootstrap: str, prefix: str) -> None:
     if ours:
         for f in admin.delete_topics(ours, operation_timeout=30).values():
             f.result(timeout=30)
+
+
+@contextmanager
+def kafka_stopped() -> Iterator[None]:
+    """The local Kafka's process stopped (SIGSTOP) for the block: connections stay open, no
+    request is answered."""
+    from infra.local.config import LocalSettings
+    from infra.local.manager import status
+
+    pid = status(LocalSettings(), ["kafka"])[0].pid
+    assert pid is not None, "the local Kafka is not running (make services)"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def free_port() -> int:

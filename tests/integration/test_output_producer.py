@@ -4,18 +4,14 @@ order, on the partitions Faust would pick; a record Kafka refuses fails the flus
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pytest
 from prometheus_client import REGISTRY
 
 from agents.output_producer import OutputError, OutputProducer
-from infra.local.config import LocalSettings
-from infra.local.manager import status
+from tests.workers import kafka_stopped
 
 TIMEOUT_S = 30
 
@@ -47,7 +43,7 @@ def test_flushed_records_are_in_kafka_in_order_on_murmur2_partitions(
 
 def java_partition(key: bytes, partitions: int) -> int:
     """Where Java's (and Faust's) default partitioner puts a key."""
-    from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+    from aiokafka.partitioner import murmur2
 
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
@@ -120,19 +116,6 @@ def test_replacing_does_not_wait_past_the_message_timeout(
 
     with pytest.raises(OutputError, match=topic):
         asyncio.run(send())
-
-
-@contextmanager
-def kafka_stopped() -> Iterator[None]:
-    """The local Kafka's process stopped (SIGSTOP) for the block: connections stay open, no
-    request is answered."""
-    pid = status(LocalSettings(), ["kafka"])[0].pid
-    assert pid is not None, "the local Kafka is not running (make services)"
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def read_to_end(bootstrap: str, topic: str) -> list[tuple[int | None, bytes | None, bytes | None]]:
