@@ -3,6 +3,14 @@
 Topics get the configured partition count (input topics and the internal repartition
 topic must share it); the registry topic is compacted. CQL files in
 infra/cassandra/migrations run in name order, each once, recorded in schema_migrations.
+
+The topics Faust would create at the worker's first start are created here too: the
+tables' changelog topics and its leader topic. Created by the worker, they raced its first
+rebalance: with the broker stopped for 8 s while a new worker started, the CreateTopics
+requests were answered after the metadata the group's assignment was made from, the
+assignment left four changelog topics out, and every event then failed on the tables
+(Faust's ``PartitionsMismatch``, "0 partitions") and was dead-lettered, until a metadata
+refresh minutes later (1 run in 3, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -17,6 +25,10 @@ from typing import Any
 from .cassandra_session import connect
 from .config import CQL_IDENTIFIER, ConnectError, Settings, get_settings
 from .kafka_clients import confluent_config
+
+# The worker's tables (agents/topics.py; tests/unit/test_migrate_topics.py keeps the two
+# in step).
+TABLES = ("charger-state", "input-watermarks", "charger-status", "site-state", "site-watermarks")
 
 
 def topic_specs(s: Settings) -> dict[str, tuple[int, dict[str, str]]]:
@@ -37,6 +49,9 @@ def topic_specs(s: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     specs[s.connector_status_topic] = (n, {})
     specs[s.connector_state_topic] = (n, compacted)
     specs[s.port_uptime_topic] = (n, compacted)
+    for table in TABLES:  # named as Faust names them
+        specs[f"{s.app_id}-{table}-changelog"] = (n, compacted)
+    specs[f"{s.app_id}-__assignor-__leader"] = (1, {})
     return specs
 
 
