@@ -77,7 +77,9 @@ async def _process(msg: Any) -> None:
         await meter.dead_letter(msg, Rejected.of(Reason.PROCESSING_ERROR, failed))
         return
     if env.action in meter.METER_ACTIONS:
-        await meter.handle_meter(msg, env, quirks, watermark)
+        if not await meter.handle_meter(msg, env, quirks, watermark):
+            # A duplicate carries its first copy's received_at: its age is not our latency.
+            return
     elif env.action in status.STATUS_ACTIONS:
         metrics.events.labels(msg.topic, "processed").inc()
         for q in quirks:  # e.g. invalid_error_code: normalised, kept, and counted

@@ -65,8 +65,9 @@ def _reading_clock() -> float:
 _started_wall = _reading_clock()
 
 
-async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: int) -> None:
-    """A valid meter-carrying message: history rows, and contributions for stage 2."""
+async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: int) -> bool:
+    """A valid meter-carrying message: history rows, and contributions for stage 2. Whether
+    it was processed (not a duplicate, nor dead-lettered)."""
     rt = await runtime()
     info = rt.registry.get(env.charger_id)
     site_id = env.site_id or (info.site_id if info else _unknown_charger())
@@ -89,10 +90,10 @@ async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: in
     except Exception as exc:  # a bug of ours: dead-letter the input, keep the worker going
         log.exception("processing %s %s from %s failed", env.ocpp_version, env.action, env.charger_id)
         await dead_letter(msg, Rejected.of(Reason.PROCESSING_ERROR, exc))
-        return
+        return False
     if update.duplicate:
         metrics.events.labels(msg.topic, "duplicate").inc()
-        return
+        return False
     charger_states.set(key, state)
     await rt.store.write_samples(update.samples)
     await rt.store.revise_sample_power(update.revisions)
@@ -104,6 +105,7 @@ async def handle_meter(msg: Any, env: Envelope, quirks: list[str], watermark: in
     metrics.readings.labels("late").inc(update.late)
     metrics.readings.labels("unresolved_evse").inc(update.unresolved)
     metrics.readings.labels("on_time").inc(len(update.samples) - update.late - update.unresolved)
+    return True
 
 
 @functools.lru_cache(maxsize=256)

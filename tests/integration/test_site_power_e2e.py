@@ -149,6 +149,15 @@ def _produce(bootstrap: str, trace: tr.Trace, env: dict[str, str]) -> None:
     assert producer.flush(30) == 0
 
 
+def _total(page: str, name: str, having: str = "") -> float:
+    """The sum of a metric's samples whose labels include ``having``."""
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in page.splitlines()
+        if (line.startswith((name + "{", name + " "))) and having in line
+    )
+
+
 def _rows(session: Any, keyspace: str, table: str) -> list[tuple[Any, ...]]:
     return sorted(tuple(r) for r in session.execute(f"SELECT * FROM {keyspace}.{table}"))
 
@@ -293,6 +302,15 @@ def test_site_power_matches_reference_replays_identically_and_scales_out(
         for _, reason in trace.malformed:  # ... and counted, by reason, in the worker's metrics
             line = f'chargestream_dead_letters_total{{reason="{reason}",topic="{prefix}"}} 1.0'
             assert line in exposition["one"], line
+
+        # ... and the events' latency is that of the events processed, not of the duplicates
+        # (a re-send carries its first copy's received_at) nor the dead letters.
+        page = exposition["one"]
+        assert _total(page, "chargestream_events_total", 'outcome="duplicate"') > 0
+        processed = _total(page, "chargestream_events_total", 'outcome="processed"') + _total(
+            page, "chargestream_events_total", 'outcome="ignored"'
+        )
+        assert _total(page, "chargestream_event_latency_seconds_count") == processed
 
         # 5. A replay into a fresh keyspace, and two workers, give identical rows.
         for table in ("site_power_1m", "evse_samples"):
