@@ -1,8 +1,9 @@
 """Faust's topic declarations at a worker's start, ridden through a broker that is away.
 
-A starting worker has Faust declare each table's changelog topic: a CreateTopics request
-to the controller, answered "exists" after the first start. Faust makes each request once,
-and the error of one the broker does not answer ends the worker. With the local Kafka
+A starting worker has Faust declare its topics (the tables' changelogs, its leader topic):
+a CreateTopics request to the controller for each that the broker's metadata does not hold
+yet (`migrate` creates them all beforehand, so normally none). Faust makes each request
+once, and the error of one the broker does not take ends the worker. With the local Kafka
 stopped 0.5 s after a worker served its metrics and resumed 8 s later, the worker exited
 with aiokafka's ``NodeNotReadyError`` (the metadata named no controller, node -1;
 2026-12-07). A broker restarting beside a starting worker (a rolling restart of both)
@@ -28,7 +29,7 @@ MAX_BACKOFF_S = 5.0
 
 
 class KafkaUnavailable(Exception):
-    """Kafka did not answer a declaration within the startup wait."""
+    """Kafka could not take a declaration within the startup wait."""
 
 
 def broker_away(exc: BaseException) -> bool:
@@ -75,9 +76,9 @@ async def declare_patiently(
                 raise
             if waited + backoff > wait_s:
                 raise KafkaUnavailable(
-                    f"Kafka did not answer the declaration of topic {topic!r} for {waited:.0f} s "
+                    f"Kafka could not take the declaration of topic {topic!r} for {waited:.0f} s "
                     f"(kafka_startup_wait_seconds {wait_s:g}): {exc!r}"
                 ) from exc
-            log.warning("declaring topic %r: no answer from Kafka (%r); again in %.1f s", topic, exc, backoff)
+            log.warning("declaring topic %r: Kafka not ready (%r); again in %.1f s", topic, exc, backoff)
         await sleep(backoff)
         backoff = min(backoff * 2, MAX_BACKOFF_S)

@@ -534,8 +534,8 @@ def test_kafka_stopped_while_a_worker_starts(
     shared_input: Input, reference: Snapshot, cassandra_session: Any, tmp_path: Path
 ) -> None:
     """The broker stopped (SIGSTOP) for 8 s, 0.5 s after a new worker serves its metrics:
-    while it declares its topics and joins the group. Before, the worker exited at an
-    unanswered declaration, or (its changelog topics created by its own declarations)
+    around when it declares its topics and joins the group. With its changelog topics
+    created by its own declarations, such a worker once exited at a declaration, and once
     dead-lettered every event after an assignment that left them out (README, "Starting
     while the broker is away")."""
 
