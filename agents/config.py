@@ -54,8 +54,9 @@ class Settings(BaseSettings):
     kafka_timeout_seconds: float = Field(10.0, gt=0)
     """Timeout of every Kafka admin and client call we make ourselves."""
     kafka_startup_wait_seconds: float = Field(120.0, gt=0)
-    """How long a starting worker tries again to declare its changelog topics while Kafka
-    does not answer (a broker restarting beside it), before it exits with an error."""
+    """How long a starting worker tries to create a missing topic of Faust's (a changelog,
+    when `migrate` did not) while Kafka cannot take it (a broker restarting beside it),
+    before it exits with an error. Each try is bounded by what is left of this."""
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """Production: SASL_SSL. TLS always verifies the broker's certificate and host name."""
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"

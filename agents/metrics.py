@@ -108,7 +108,7 @@ class Metrics:
         self.event_latency = Histogram(
             "chargestream_event_latency_seconds",
             "From an input message's received_at to the end of its processing in stage 1"
-            " (duplicates and dead letters not counted)",
+            " (duplicate and dead-lettered meter messages not counted)",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

@@ -63,12 +63,16 @@ async def declare_patiently(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """``declare()``, tried again while the broker is away, for up to ``wait_s``."""
+    """``declare()``, tried again while the broker is away, for up to ``wait_s``. Each try
+    is bounded by what is left of it: Faust's own request timeouts are long (its producer's
+    ``request_timeout_ms`` is 1,200 s), and a broker that takes the connection and never
+    answers (stopped, or cut off) would hold one try that long."""
     began = clock()
     backoff = FIRST_BACKOFF_S
     while True:
         try:
-            await declare()
+            # TimeoutError is an OSError: broker away, then past the wait, below.
+            await asyncio.wait_for(declare(), timeout=max(wait_s - (clock() - began), 0.01))
             return
         except Exception as exc:
             waited = clock() - began

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -115,3 +116,13 @@ def test_a_stopping_worker_does_not_wait() -> None:
             declare_patiently(declare, "t", 60, stopping=lambda: True, clock=clock, sleep=clock.sleep)
         )
     assert len(calls) == 1
+
+
+def test_a_try_the_broker_never_answers_ends_within_the_wait() -> None:
+    async def never() -> None:
+        await asyncio.sleep(3600)
+
+    began = time.monotonic()
+    with pytest.raises(KafkaUnavailable, match="TimeoutError"):
+        asyncio.run(declare_patiently(never, "t", 0.3))
+    assert time.monotonic() - began < 2
