@@ -78,7 +78,7 @@ async def _process(msg: Any) -> None:
         return
     if env.action in meter.METER_ACTIONS:
         if not await meter.handle_meter(msg, env, quirks, watermark):
-            # A duplicate carries its first copy's received_at: its age is not our latency.
+            # A duplicate (its age counts from its first copy) or a dead letter: no latency.
             return
     elif env.action in status.STATUS_ACTIONS:
         metrics.events.labels(msg.topic, "processed").inc()
