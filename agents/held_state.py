@@ -28,6 +28,7 @@ instead of one per change.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -424,7 +425,7 @@ class HeldStateTransport(aiokafka_driver.Transport):
     async def _create_topic(self, owner: Any, client: Any, topic: str, *args: Any, **kwargs: Any) -> None:
         """Faust's declaration, tried again while the broker is away (agents/topic_declare.py)."""
         await declare_patiently(
-            lambda: super(HeldStateTransport, self)._create_topic(owner, client, topic, *args, **kwargs),
+            functools.partial(super()._create_topic, owner, client, topic, *args, **kwargs),
             topic,
             get_settings().kafka_startup_wait_seconds,
             stopping=lambda: bool(owner.should_stop),

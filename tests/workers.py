@@ -42,6 +42,16 @@ def kafka_stopped() -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
+def metric_sum(text: str, name: str, label: str = "") -> float:
+    """The sum of a metric's samples in a Prometheus exposition (those whose line holds
+    ``label``, e.g. `k="v"`)."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.split("{", 1)[0].split(" ", 1)[0] == name and label in line
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -49,7 +49,7 @@ from bench.rebalance_stress import offsets_report
 from infra.local.config import LocalSettings
 from infra.local.manager import down, up
 from tests.waiting import wait_for
-from tests.workers import Worker, delete_topics, kafka_stopped, run_cli
+from tests.workers import Worker, delete_topics, kafka_stopped, metric_sum, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -171,8 +171,8 @@ def _late(worker: Worker, who: str) -> list[str]:
         page = worker.metrics()
     except OSError as exc:
         return [f"{who}: metrics unavailable ({exc})"]
-    contributions = _metric_sum(page, "chargestream_late_contributions_total")
-    statuses = _metric_sum(page, "chargestream_status_changes_total", 'fate="late"')
+    contributions = metric_sum(page, "chargestream_late_contributions_total")
+    statuses = metric_sum(page, "chargestream_status_changes_total", 'fate="late"')
     return [f"{who}: {contributions:.0f} late contributions, {statuses:.0f} late status changes"]
 
 
@@ -215,7 +215,7 @@ def _why_not_done(data: Input, env: dict[str, str], session: Any, worker: Worker
         except OSError as exc:  # a 503 (not ready) is an HTTPError, with the page as its body
             pages[page] = f"{exc}: {getattr(exc, 'read', lambda: b'')()!r}"
     try:
-        events = f"{_metric_sum(worker.metrics(), 'chargestream_events_total'):.0f}"
+        events = f"{metric_sum(worker.metrics(), 'chargestream_events_total'):.0f}"
     except OSError as exc:
         events = repr(exc)
     log = worker.log()
@@ -369,7 +369,7 @@ def reference(
         try:
             _started(again)
             time.sleep(8)  # tables recovered, ticks and watermarks running
-            events = _metric_sum(again.metrics(), "chargestream_events_total")
+            events = metric_sum(again.metrics(), "chargestream_events_total")
             assert events == 0, f"the restarted worker processed {events} input events again"
         finally:
             again.stop()
@@ -420,7 +420,7 @@ def _started(worker: Worker) -> None:
 
 
 def _processing(worker: Worker) -> None:
-    _wait_metrics(worker, lambda page: _metric_sum(page, "chargestream_events_total") > 0, "process input")
+    _wait_metrics(worker, lambda page: metric_sum(page, "chargestream_events_total") > 0, "process input")
 
 
 def _took_over(worker: Worker) -> None:
@@ -431,10 +431,10 @@ def _took_over(worker: Worker) -> None:
     contributions. Waiting for input records alone timed out in 1 of 6 runs (2026-12-07)."""
 
     def ok(page: str) -> bool:
-        if _metric_sum(page, "chargestream_events_total") > 0:
+        if metric_sum(page, "chargestream_events_total") > 0:
             return True
-        ticks = _metric_sum(page, "chargestream_records_out_total", ".ticks.")
-        return ticks > 0 and _metric_sum(page, "chargestream_processing_seconds_count", 'stage="site"') > 0
+        ticks = metric_sum(page, "chargestream_records_out_total", ".ticks.")
+        return ticks > 0 and metric_sum(page, "chargestream_processing_seconds_count", 'stage="site"') > 0
 
     _wait_metrics(worker, ok, "take over partitions")
 
@@ -595,15 +595,6 @@ def _input_lag(data: Input, env: dict[str, str]) -> dict[str, int]:
         return lag
     finally:
         consumer.close()
-
-
-def _metric_sum(text: str, name: str, label: str = "") -> float:
-    """The sum of the metric's samples (those whose line holds ``label``, e.g. `k="v"`)."""
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.split("{", 1)[0].split(" ", 1)[0] == name and label in line
-    )
 
 
 def _stop_within_bound(worker: Worker) -> None:

@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, Producer
 
 from tests import trace as tr
 from tests.waiting import wait_for
-from tests.workers import Worker, delete_topics, run_cli
+from tests.workers import Worker, delete_topics, metric_sum, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 BUCKET = 60_000
@@ -147,15 +147,6 @@ def _produce(bootstrap: str, trace: tr.Trace, env: dict[str, str]) -> None:
         producer.produce(f"{prefix}.{topic}", key=key, value=value)
         producer.poll(0)
     assert producer.flush(30) == 0
-
-
-def _total(page: str, name: str, having: str = "") -> float:
-    """The sum of a metric's samples whose labels include ``having``."""
-    return sum(
-        float(line.rpartition(" ")[2])
-        for line in page.splitlines()
-        if (line.startswith((name + "{", name + " "))) and having in line
-    )
 
 
 def _rows(session: Any, keyspace: str, table: str) -> list[tuple[Any, ...]]:
@@ -306,11 +297,11 @@ def test_site_power_matches_reference_replays_identically_and_scales_out(
         # ... and the events' latency is that of the events processed, not of the duplicates
         # (a re-send carries its first copy's received_at) nor the dead letters.
         page = exposition["one"]
-        assert _total(page, "chargestream_events_total", 'outcome="duplicate"') > 0
-        processed = _total(page, "chargestream_events_total", 'outcome="processed"') + _total(
+        assert metric_sum(page, "chargestream_events_total", 'outcome="duplicate"') > 0
+        processed = metric_sum(page, "chargestream_events_total", 'outcome="processed"') + metric_sum(
             page, "chargestream_events_total", 'outcome="ignored"'
         )
-        assert _total(page, "chargestream_event_latency_seconds_count") == processed
+        assert metric_sum(page, "chargestream_event_latency_seconds_count") == processed
 
         # 5. A replay into a fresh keyspace, and two workers, give identical rows.
         for table in ("site_power_1m", "evse_samples"):
