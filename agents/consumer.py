@@ -69,6 +69,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage
 
+from .assignment_watch import AssignmentWatch
 from .config import get_settings
 from .time_order import FetchProgress, TimeOrder
 
@@ -92,6 +93,10 @@ FETCH_MIN_BYTES = 256 * 1024
 
 
 class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._assignment_watch = AssignmentWatch()  # agents/assignment_watch.py
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # aiokafka takes both at construction and hands them to its fetcher when it starts;
@@ -99,6 +104,18 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         consumer._fetch_min_bytes = FETCH_MIN_BYTES
         consumer._fetch_max_wait_ms = get_settings().fetch_wait_ms
         return consumer
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        # In the consumer thread's loop, called by aiokafka's rebalance listener.
+        try:
+            self._assignment_watch.start(self._ensure_consumer(), generation_id)
+        except Exception:  # the watch is a safeguard: never in the assignment's way
+            log.exception("could not watch the assignment for missing topics")
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def on_thread_stop(self) -> None:
+        self._assignment_watch.stop()
+        await super().on_thread_stop()
 
 
 class RewindingConsumer(aiokafka_driver.Consumer):
